@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/runner"
+)
+
+func init() {
+	register(&command{name: "run", summary: "run the property suites on this host and print the report (the default)", run: runCmd})
+}
+
+func runCmd(args []string) int {
+	fs := newFlags("run", "run [--json FILE] [--junit FILE] [--label-filter EXPR] [--focus REGEX] [-v|-q]")
+	jsonOut := fs.String("json", "", "write the nscheck/v1 JSON report to `FILE` (- for stdout)")
+	junitOut := fs.String("junit", "", "write a JUnit XML report to `FILE`")
+	labels := fs.String("label-filter", "", "run only properties whose labels match `EXPR` (prop:<id>, ns:<type>, needs:root|userns)")
+	var focus stringList
+	fs.Var(&focus, "focus", "run only properties whose id or title matches `REGEX` (repeatable)")
+	verbose := fs.Bool("verbose", false, "print the evidence of every property")
+	fs.BoolVar(verbose, "v", false, "short for --verbose")
+	quiet := fs.Bool("quiet", false, "print only failures and the summary")
+	fs.BoolVar(quiet, "q", false, "short for --quiet")
+	noColor := fs.Bool("no-color", false, "never colour the output (NO_COLOR is honoured too)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "bound for the whole run")
+	helperTimeout := fs.Duration("helper-timeout", helper.DefaultTimeout, "deadline of each helper process")
+	ginkgoOut := fs.Bool("ginkgo-output", false, "also show Ginkgo's own console output")
+	noGuard := fs.Bool("no-guard", false, "do not snapshot the host before and after the run (the guard fails the run when the host changed)")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return fail(exitUsage, "run: unexpected argument %q", fs.Arg(0))
+	}
+	if *timeout <= 0 || *helperTimeout <= 0 {
+		return fail(exitUsage, "run: --timeout and --helper-timeout must be positive")
+	}
+	helper.DefaultTimeout = *helperTimeout
+
+	opts := runner.Options{
+		LabelFilter:  *labels,
+		Focus:        focus,
+		JUnit:        *junitOut,
+		Timeout:      *timeout,
+		GinkgoOutput: *ginkgoOut,
+		NoGuard:      *noGuard,
+	}
+	if err := opts.Validate(); err != nil {
+		return fail(exitUsage, "run: %v", err)
+	}
+	rep, err := runner.Run(opts)
+	if err != nil {
+		return fail(exitFail, "run: %v", err)
+	}
+	text := os.Stdout
+	if *jsonOut == "-" {
+		text = os.Stderr // stdout carries the JSON
+	}
+	if err := report.WriteText(text, rep, report.TextOptions{Color: useColor(text, *noColor), Verbose: *verbose, Quiet: *quiet}); err != nil {
+		return fail(exitFail, "write report: %v", err)
+	}
+	if *jsonOut != "" {
+		if err := report.WriteFile(*jsonOut, rep); err != nil {
+			return fail(exitFail, "write --json: %v", err)
+		}
+	}
+	if len(rep.Results) == 0 {
+		fmt.Fprintln(os.Stderr, "nscheck: no property matched the filters")
+	}
+	if !rep.OK() {
+		return exitFail
+	}
+	return exitOK
+}

@@ -1,0 +1,117 @@
+package helper
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// An action runs inside the helper and returns the facts it saw.
+type action func(args json.RawMessage) (any, error)
+
+var (
+	actionsMu sync.RWMutex
+	actions   = map[string]action{}
+)
+
+// Handle registers fn as the action called name. Args arrive decoded into A;
+// the facts fn returns are marshalled back to the parent. Register from an
+// init function or a package-level var so the re-executed binary has it
+// before Main runs. Registering a name twice panics: names are global.
+func Handle[A any](name string, fn func(A) (any, error)) {
+	actionsMu.Lock()
+	defer actionsMu.Unlock()
+	if _, dup := actions[name]; dup {
+		panic("helper: action registered twice: " + name)
+	}
+	actions[name] = func(raw json.RawMessage) (any, error) {
+		var args A
+		if len(raw) > 0 {
+			if err := json.Unmarshal(raw, &args); err != nil {
+				return nil, fmt.Errorf("decode args of %s: %w", name, err)
+			}
+		}
+		return fn(args)
+	}
+}
+
+// Actions lists the registered action names, sorted.
+func Actions() []string {
+	actionsMu.RLock()
+	defer actionsMu.RUnlock()
+	names := make([]string, 0, len(actions))
+	for n := range actions {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IsHelper reports whether this process was started in helper mode.
+func IsHelper() bool { return os.Getenv(EnvVar) == "1" }
+
+// Main must be the first statement of main (and of every suite's TestMain):
+// in helper mode it serves one request and exits; otherwise it returns at
+// once.
+func Main() {
+	if !IsHelper() {
+		return
+	}
+	os.Exit(serve())
+}
+
+// serve runs one request. Exit codes: 0 answered (the action itself may have
+// failed: that is in the reply), 3 the protocol broke.
+func serve() int {
+	// The protocol fds must not leak into anything this helper execs.
+	unix.CloseOnExec(replyFD)
+	unix.CloseOnExec(requestFD)
+	reqF := os.NewFile(requestFD, "request")
+	repF := os.NewFile(replyFD, "reply")
+	if reqF == nil || repF == nil {
+		fmt.Fprintln(os.Stderr, "nscheck helper: protocol fds 3 and 4 are missing")
+		return 3
+	}
+
+	dec := json.NewDecoder(reqF)
+	var req Request
+	rep := Reply{PID: os.Getpid()}
+	if err := dec.Decode(&req); err != nil {
+		rep.Err = Fail("read request", err)
+	} else {
+		rep.Facts, rep.Err = run(req)
+	}
+	if err := json.NewEncoder(repF).Encode(rep); err != nil {
+		fmt.Fprintf(os.Stderr, "nscheck helper: write reply: %v\n", err)
+		return 3
+	}
+	repF.Close()
+	if req.Hold {
+		// Held until the parent closes its end (or dies: Pdeathsig).
+		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), reqF))
+	}
+	return 0
+}
+
+func run(req Request) (json.RawMessage, *Error) {
+	actionsMu.RLock()
+	fn := actions[req.Action]
+	actionsMu.RUnlock()
+	if fn == nil {
+		return nil, &Error{Op: "dispatch", Msg: fmt.Sprintf("unknown action %q", req.Action)}
+	}
+	facts, err := fn(req.Args)
+	if err != nil {
+		return nil, toError(err)
+	}
+	raw, err := json.Marshal(facts)
+	if err != nil {
+		return nil, Fail("marshal facts", err)
+	}
+	return raw, nil
+}

@@ -1,0 +1,122 @@
+package helper
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// DefaultTimeout bounds a helper that sets no Spec.Timeout: the whole life
+// of the helper, from clone to reply, and again from release to reap.
+var DefaultTimeout = 5 * time.Second
+
+// SelfExe is the binary that helpers re-execute.
+const SelfExe = "/proc/self/exe"
+
+// Spec says what to run and in which new namespaces.
+type Spec struct {
+	// Action is the name a handler was registered under with Handle.
+	Action string
+	// Args is marshalled to JSON and handed to the action.
+	Args any
+	// Cloneflags are the CLONE_NEW* flags the child is created with.
+	Cloneflags uintptr
+	// UIDMappings and GIDMappings map ids when Cloneflags has CLONE_NEWUSER.
+	UIDMappings []syscall.SysProcIDMap
+	GIDMappings []syscall.SysProcIDMap
+	// Credential, when set, makes the helper run as another uid/gid.
+	Credential *syscall.Credential
+	// Hold keeps the helper alive after its reply until Release.
+	Hold bool
+	// Timeout bounds the helper; zero means DefaultTimeout.
+	Timeout time.Duration
+	// Exe overrides SelfExe (tests only).
+	Exe string
+}
+
+func (s Spec) timeout() time.Duration {
+	if s.Timeout > 0 {
+		return s.Timeout
+	}
+	return DefaultTimeout
+}
+
+// RootMapping maps root inside a new user namespace to the caller's ids
+// outside: the mapping an unprivileged user may write for itself.
+func RootMapping() (uids, gids []syscall.SysProcIDMap) {
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}},
+		[]syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+}
+
+// Command builds the child's *exec.Cmd without side effects: reply is the
+// write end the child answers on (fd 3), request the read end it reads its
+// Request from (fd 4). The returned command is not started.
+func Command(s Spec, reply, request *os.File) *exec.Cmd {
+	exe := s.Exe
+	if exe == "" {
+		exe = SelfExe
+	}
+	cmd := &exec.Cmd{
+		Path:       exe,
+		Args:       []string{"nscheck-helper", s.Action},
+		Env:        helperEnv(os.Environ()),
+		ExtraFiles: []*os.File{reply, request},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags:  s.Cloneflags,
+			Pdeathsig:   syscall.SIGKILL,
+			UidMappings: s.UIDMappings,
+			GidMappings: s.GIDMappings,
+			Credential:  s.Credential,
+		},
+		WaitDelay: time.Second,
+	}
+	return cmd
+}
+
+// helperEnv is the parent's environment with helper mode switched on.
+func helperEnv(env []string) []string {
+	out := make([]string, 0, len(env)+1)
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, EnvVar+"=") {
+			out = append(out, kv)
+		}
+	}
+	return append(out, EnvVar+"=1")
+}
+
+var flagNames = []struct {
+	flag uintptr
+	name string
+}{
+	{unix.CLONE_NEWNS, "CLONE_NEWNS"},
+	{unix.CLONE_NEWUTS, "CLONE_NEWUTS"},
+	{unix.CLONE_NEWIPC, "CLONE_NEWIPC"},
+	{unix.CLONE_NEWPID, "CLONE_NEWPID"},
+	{unix.CLONE_NEWNET, "CLONE_NEWNET"},
+	{unix.CLONE_NEWUSER, "CLONE_NEWUSER"},
+	{unix.CLONE_NEWCGROUP, "CLONE_NEWCGROUP"},
+	{unix.CLONE_NEWTIME, "CLONE_NEWTIME"},
+}
+
+// FlagNames renders CLONE_NEW* flags as "CLONE_NEWUTS|CLONE_NEWPID"; "0" for none.
+func FlagNames(flags uintptr) string {
+	var names []string
+	for _, f := range flagNames {
+		if flags&f.flag != 0 {
+			names = append(names, f.name)
+			flags &^= f.flag
+		}
+	}
+	if flags != 0 {
+		names = append(names, "0x"+strconv.FormatUint(uint64(flags), 16))
+	}
+	if len(names) == 0 {
+		return "0"
+	}
+	return strings.Join(names, "|")
+}

@@ -1,0 +1,272 @@
+package helper
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Process is a running (or held) helper.
+type Process struct {
+	spec     Spec
+	cmd      *exec.Cmd
+	pidfd    int
+	request  *os.File
+	reply    Reply
+	deadline time.Time
+	stderr   *bytes.Buffer
+
+	done    chan struct{}
+	waitErr error
+	once    sync.Once
+	relErr  error
+	stopCtx func() bool
+}
+
+var live sync.Map // *Process -> struct{}
+
+// KillAll sends SIGKILL to every helper this process started and has not yet
+// reaped. For interrupted runs; Release still reaps them.
+func KillAll() {
+	live.Range(func(k, _ any) bool {
+		k.(*Process).kill()
+		return true
+	})
+}
+
+// Live counts the helpers started and not yet reaped.
+func Live() int {
+	n := 0
+	live.Range(func(_, _ any) bool { n++; return true })
+	return n
+}
+
+// Start clones the helper, sends its request and waits for its reply. On
+// success the helper is either finished (Hold false) or held; either way the
+// caller must call Release. On error nothing is left running.
+//
+// A reply that carries an action error is returned as that *Error together
+// with the Process, which must still be released.
+func Start(ctx context.Context, s Spec) (*Process, error) {
+	args, err := json.Marshal(s.Args)
+	if err != nil {
+		return nil, fmt.Errorf("marshal args of %s: %w", s.Action, err)
+	}
+	req, err := json.Marshal(Request{Action: s.Action, Args: args, Hold: s.Hold})
+	if err != nil {
+		return nil, fmt.Errorf("marshal request: %w", err)
+	}
+
+	repR, repW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		repR.Close()
+		repW.Close()
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	defer repR.Close()
+
+	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p.deadline = time.Now().Add(s.timeout())
+	cmd := Command(s, repW, reqR)
+	cmd.Stderr = &limitedWriter{w: p.stderr, n: 4096}
+	cmd.SysProcAttr.PidFD = &p.pidfd
+	err = cmd.Start()
+	repW.Close()
+	reqR.Close()
+	if err != nil {
+		reqW.Close()
+		return nil, &StartError{Flags: s.Cloneflags, Err: unwrapStart(err)}
+	}
+	p.cmd = cmd
+	live.Store(p, struct{}{})
+	go func() {
+		p.waitErr = cmd.Wait()
+		close(p.done)
+	}()
+	p.stopCtx = context.AfterFunc(ctx, p.kill)
+
+	if _, err := reqW.Write(append(req, '\n')); err != nil {
+		p.kill()
+		p.Release()
+		return nil, fmt.Errorf("send request to helper %d: %w", cmd.Process.Pid, err)
+	}
+	if err := p.readReply(ctx, repR); err != nil {
+		p.kill()
+		p.Release()
+		return nil, err
+	}
+	if p.reply.Err != nil {
+		return p, p.reply.Err
+	}
+	return p, nil
+}
+
+func (p *Process) readReply(ctx context.Context, r *os.File) error {
+	if err := r.SetReadDeadline(p.deadline); err != nil {
+		return fmt.Errorf("set reply deadline: %w", err)
+	}
+	data, err := io.ReadAll(r)
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return fmt.Errorf("helper %s timed out after %v", p.spec.Action, p.spec.timeout())
+	case ctx.Err() != nil:
+		return fmt.Errorf("helper %s: %w", p.spec.Action, ctx.Err())
+	case err != nil:
+		return fmt.Errorf("read reply of helper %s: %w", p.spec.Action, err)
+	case len(data) == 0:
+		<-p.waitDone(time.Second)
+		return fmt.Errorf("helper %s exited without answering (%v)%s", p.spec.Action, p.waitErr, p.stderrTail())
+	}
+	if err := json.Unmarshal(data, &p.reply); err != nil {
+		return fmt.Errorf("decode reply of helper %s: %w", p.spec.Action, err)
+	}
+	return nil
+}
+
+// waitDone returns a channel closed when the helper is reaped or d passed.
+func (p *Process) waitDone(d time.Duration) <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		select {
+		case <-p.done:
+		case <-time.After(d):
+		}
+	}()
+	return ch
+}
+
+func (p *Process) stderrTail() string {
+	s := strings.TrimSpace(p.stderr.String())
+	if s == "" {
+		return ""
+	}
+	return ": " + s
+}
+
+// PID is the helper's pid in the caller's PID namespace.
+func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// PidFD is the helper's pidfd (valid until Release).
+func (p *Process) PidFD() int { return p.pidfd }
+
+// InnerPID is getpid() as the helper saw it.
+func (p *Process) InnerPID() int { return p.reply.PID }
+
+// Facts decodes the helper's facts into v.
+func (p *Process) Facts(v any) error {
+	if len(p.reply.Facts) == 0 {
+		return fmt.Errorf("helper %s sent no facts", p.spec.Action)
+	}
+	if err := json.Unmarshal(p.reply.Facts, v); err != nil {
+		return fmt.Errorf("decode facts of %s: %w", p.spec.Action, err)
+	}
+	return nil
+}
+
+// Release lets a held helper exit, waits for it (killing it if it outlives
+// its deadline) and reaps it. It is safe to call more than once. A helper
+// that exits non-zero is a harness error.
+func (p *Process) Release() error {
+	p.once.Do(func() {
+		p.request.Close()
+		grace := time.Until(p.deadline)
+		if grace < time.Second {
+			grace = time.Second
+		}
+		select {
+		case <-p.done:
+		case <-time.After(grace):
+			p.kill()
+			<-p.done
+			p.relErr = fmt.Errorf("helper %s did not exit after release within %v", p.spec.Action, grace)
+		}
+		if p.stopCtx != nil {
+			p.stopCtx()
+		}
+		live.Delete(p)
+		if p.pidfd >= 0 {
+			unix.Close(p.pidfd)
+		}
+		if p.relErr == nil && p.waitErr != nil {
+			p.relErr = fmt.Errorf("helper %s: %v%s", p.spec.Action, p.waitErr, p.stderrTail())
+		}
+	})
+	return p.relErr
+}
+
+func (p *Process) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	if p.pidfd >= 0 {
+		if err := unix.PidfdSendSignal(p.pidfd, unix.SIGKILL, nil, 0); err == nil {
+			return
+		}
+	}
+	_ = p.cmd.Process.Kill()
+}
+
+// Run starts a helper, decodes its facts into out (when non-nil) and reaps
+// it: the one-shot form of Start.
+func Run(ctx context.Context, s Spec, out any) error {
+	s.Hold = false
+	p, err := Start(ctx, s)
+	if p == nil {
+		return err
+	}
+	relErr := p.Release()
+	if err != nil {
+		return err
+	}
+	if out != nil {
+		if err := p.Facts(out); err != nil {
+			return err
+		}
+	}
+	return relErr
+}
+
+// unwrapStart digs the errno out of exec's "fork/exec" wrapper.
+func unwrapStart(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+type limitedWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+	n  int
+}
+
+func (l *limitedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if room := l.n - l.w.Len(); room > 0 {
+		if len(b) > room {
+			l.w.Write(b[:room])
+		} else {
+			l.w.Write(b)
+		}
+	}
+	return len(b), nil
+}

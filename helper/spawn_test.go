@@ -1,0 +1,136 @@
+package helper
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The test binary is its own helper, as nscheck is.
+func TestMain(m *testing.M) {
+	Main()
+	os.Exit(m.Run())
+}
+
+type echoFacts struct {
+	PID  int    `json:"pid"`
+	Echo string `json:"echo"`
+}
+
+func init() {
+	Handle("test.echo", func(s string) (any, error) { return echoFacts{PID: os.Getpid(), Echo: s}, nil })
+	Handle("test.fail", func(struct{}) (any, error) { return nil, Fail("sethostname", unix.EPERM) })
+	Handle("test.hang", func(struct{}) (any, error) { time.Sleep(time.Hour); return nil, nil })
+	Handle("test.crash", func(struct{}) (any, error) { os.Exit(7); return nil, nil })
+}
+
+func needRoot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to create namespaces without a user namespace")
+	}
+}
+
+func TestRunAnswers(t *testing.T) {
+	var f echoFacts
+	if err := Run(context.Background(), Spec{Action: "test.echo", Args: "hi"}, &f); err != nil {
+		t.Fatal(err)
+	}
+	if f.Echo != "hi" || f.PID == os.Getpid() {
+		t.Errorf("facts = %+v", f)
+	}
+	assertNoneLive(t)
+}
+
+func TestPIDNamespaceHelperIsInit(t *testing.T) {
+	needRoot(t)
+	p, err := Start(context.Background(), Spec{Action: "test.echo", Cloneflags: unix.CLONE_NEWPID, Hold: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.InnerPID() != 1 {
+		t.Errorf("inner pid = %d, want 1", p.InnerPID())
+	}
+	// Held: the host can still see it.
+	if _, err := os.Stat("/proc/" + itoa(p.PID()) + "/ns/pid"); err != nil {
+		t.Errorf("held helper not visible: %v", err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(p.PID(), 0); !errors.Is(err, unix.ESRCH) {
+		t.Errorf("released helper %d still exists (%v)", p.PID(), err)
+	}
+	assertNoneLive(t)
+}
+
+func TestActionErrorCrossesBoundary(t *testing.T) {
+	err := Run(context.Background(), Spec{Action: "test.fail"}, nil)
+	var e *Error
+	if !errors.As(err, &e) || e.Op != "sethostname" || !errors.Is(err, unix.EPERM) {
+		t.Fatalf("err = %#v, want sethostname EPERM", err)
+	}
+	assertNoneLive(t)
+}
+
+func TestHungHelperTimesOut(t *testing.T) {
+	start := time.Now()
+	err := Run(context.Background(), Spec{Action: "test.hang", Timeout: 300 * time.Millisecond}, nil)
+	if err == nil || !strings.Contains(err.Error(), "timed out after 300ms") {
+		t.Fatalf("err = %v, want a timeout", err)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("timeout took %v", d)
+	}
+	assertNoneLive(t)
+}
+
+func TestCancelledContextKills(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	err := Run(ctx, Spec{Action: "test.hang", Timeout: time.Minute}, nil)
+	if err == nil {
+		t.Fatal("a hung helper answered")
+	}
+	assertNoneLive(t)
+}
+
+func TestCrashIsHarnessError(t *testing.T) {
+	err := Run(context.Background(), Spec{Action: "test.crash"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "exited without answering") {
+		t.Fatalf("err = %v", err)
+	}
+	assertNoneLive(t)
+}
+
+func TestUnknownAction(t *testing.T) {
+	err := Run(context.Background(), Spec{Action: "no.such"}, nil)
+	if err == nil || !strings.Contains(err.Error(), "unknown action") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestCloneRefusalIsStartError(t *testing.T) {
+	// CLONE_NEWUSER together with CLONE_FS is always EINVAL: a refusal by
+	// the kernel, reported as a StartError with its errno.
+	_, err := Start(context.Background(), Spec{Action: "test.echo", Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_FS})
+	var se *StartError
+	if !errors.As(err, &se) || Errno(err) != unix.EINVAL {
+		t.Fatalf("err = %v, want StartError EINVAL", err)
+	}
+	assertNoneLive(t)
+}
+
+func assertNoneLive(t *testing.T) {
+	t.Helper()
+	if n := Live(); n != 0 {
+		t.Errorf("%d helpers left unreaped", n)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,137 @@
+// Package hostsnap photographs what nscheck promises to leave alone on the
+// host (hostname, domain name, mount table, SysV and POSIX IPC objects,
+// network interfaces, namespace limits and the sysctls properties touch), so
+// that a run can prove it left the host exactly as it found it.
+package hostsnap
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/sysvipc"
+)
+
+// Sysctls are the /proc/sys files the snapshot records: the namespace limits
+// and every sysctl a property changes inside its own namespace.
+var Sysctls = []string{
+	"user/max_cgroup_namespaces", "user/max_ipc_namespaces", "user/max_mnt_namespaces",
+	"user/max_net_namespaces", "user/max_pid_namespaces", "user/max_time_namespaces",
+	"user/max_user_namespaces", "user/max_uts_namespaces",
+	"kernel/msgmni", "kernel/shmmni", "kernel/sem",
+	"net/ipv4/ip_forward", "net/ipv4/ip_default_ttl", "net/ipv4/ip_local_port_range",
+	"fs/mqueue/msg_max", "fs/mqueue/queues_max",
+}
+
+// Snapshot is the host's state in comparable form: each entry a sorted list
+// of lines.
+type Snapshot map[string][]string
+
+// Take photographs the host as seen from this process's namespaces.
+func Take() (Snapshot, error) {
+	s := Snapshot{}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return nil, fmt.Errorf("uname: %w", err)
+	}
+	s["hostname"] = []string{unix.ByteSliceToString(u.Nodename[:])}
+	s["domainname"] = []string{unix.ByteSliceToString(u.Domainname[:])}
+
+	mi, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	s["mounts"] = mountLines(string(mi))
+
+	for _, kind := range sysvipc.Kinds {
+		objs, err := sysvipc.Read(kind)
+		if err != nil {
+			continue // no SYSVIPC in this kernel: nothing to change either
+		}
+		var lines []string
+		for _, o := range objs {
+			lines = append(lines, fmt.Sprintf("key=%#x id=%d", uint32(o.Key), o.ID))
+		}
+		s["sysvipc/"+kind] = sorted(lines)
+	}
+	if entries, err := os.ReadDir("/dev/mqueue"); err == nil {
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		s["mqueue"] = sorted(names)
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return nil, fmt.Errorf("list interfaces: %w", err)
+	}
+	var links []string
+	for _, i := range ifaces {
+		links = append(links, fmt.Sprintf("%d:%s flags=%s", i.Index, i.Name, i.Flags))
+	}
+	s["interfaces"] = sorted(links)
+	for _, name := range Sysctls {
+		if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
+			s["sysctl/"+strings.ReplaceAll(name, "/", ".")] = []string{strings.Join(strings.Fields(string(v)), " ")}
+		}
+	}
+	return s, nil
+}
+
+// mountLines keeps the mount ID, parent, mount point, options and source of
+// every mount: enough to see any mount or unmount or remount.
+func mountLines(mountinfo string) []string {
+	var out []string
+	for _, line := range strings.Split(mountinfo, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			out = append(out, line)
+		}
+	}
+	return sorted(out)
+}
+
+func sorted(s []string) []string {
+	sort.Strings(s)
+	return s
+}
+
+// Diff lists, in words, every difference from before to after; none means
+// the host is as it was.
+func Diff(before, after Snapshot) []string {
+	keys := map[string]bool{}
+	for k := range before {
+		keys[k] = true
+	}
+	for k := range after {
+		keys[k] = true
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var out []string
+	for _, k := range names {
+		b, a := before[k], after[k]
+		if slices.Equal(b, a) {
+			continue
+		}
+		for _, line := range a {
+			if !slices.Contains(b, line) {
+				out = append(out, fmt.Sprintf("%s: appeared: %s", k, line))
+			}
+		}
+		for _, line := range b {
+			if !slices.Contains(a, line) {
+				out = append(out, fmt.Sprintf("%s: disappeared: %s", k, line))
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,113 @@
+// Package prop turns an isolation property of the catalog (shared
+// PROPERTIES.md) into a Ginkgo spec with a negative control.
+//
+// A property's Check is written once, as plain Go that spawns helpers and
+// compares what they saw with what the observer sees, recording each broken
+// expectation as a leak. It runs twice:
+//
+//   - for real, observed from this process (the host), with every namespace
+//     the check asks for: it must find no leak;
+//   - as the negative control, inside a disposable sandbox (a helper with its
+//     own mount, PID and tested namespace, playing the host) and with the
+//     namespace under test withheld from the inner helpers: it must find the
+//     leak, or the check could never fail and the property is failed.
+//
+// Because the control runs in another process there is no Ginkgo there, so a
+// check records expectations as data ([Trial.Expect]) and the spec asserts on
+// the outcome with Gomega.
+package prop
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// Need is what a property needs from the environment.
+type Need string
+
+const (
+	// NeedUserns runs as root, or rootless inside a user namespace that the
+	// check creates for itself.
+	NeedUserns Need = "userns"
+	// NeedRoot needs CAP_SYS_ADMIN in the initial user namespace.
+	NeedRoot Need = "root"
+)
+
+// Property is one row of the catalog.
+type Property struct {
+	// ID is stable: "<type>.<name>", the label prop:<ID>, the report key.
+	ID string
+	// Title says in one line what is asserted.
+	Title string
+	// Needs selects where the property can run.
+	Needs Need
+	// Flag is the CLONE_NEW* flag under test. The control withholds it from
+	// the helpers the check spawns, and gives it to the sandbox instead.
+	Flag uintptr
+	// NoControl, when set, says why a control is impossible by nature (an
+	// EPERM check, say); the report then shows control "not-run".
+	NoControl string
+	// Check runs the property. It returns an error only when the check
+	// could not be carried out (a harness error, or a *SkipError).
+	Check func(t *Trial) error
+}
+
+// Namespace is the part of the ID before the first dot ("uts", "ns", ...).
+func (p *Property) Namespace() string {
+	ns, _, _ := strings.Cut(p.ID, ".")
+	return ns
+}
+
+// Labels are the Ginkgo labels of the property's spec.
+func (p *Property) Labels() []string {
+	return []string{"prop:" + p.ID, "ns:" + p.Namespace(), "needs:" + string(p.Needs)}
+}
+
+var (
+	catalogMu sync.RWMutex
+	catalog   = map[string]*Property{}
+)
+
+// Register adds p to the catalog and defines its Ginkgo spec. Call it from a
+// package-level var in a suite package (a non-test file), so that the same
+// spec runs under `go test` and under `nscheck run`.
+func Register(p Property) bool {
+	if p.ID == "" || p.Title == "" || p.Check == nil || p.Needs == "" {
+		panic(fmt.Sprintf("prop: incomplete property %+v", p))
+	}
+	if p.Flag == 0 && p.NoControl == "" {
+		panic("prop: " + p.ID + " has neither a flag to withhold nor a NoControl reason")
+	}
+	catalogMu.Lock()
+	if _, dup := catalog[p.ID]; dup {
+		catalogMu.Unlock()
+		panic("prop: property registered twice: " + p.ID)
+	}
+	pp := &p
+	catalog[p.ID] = pp
+	catalogMu.Unlock()
+	defineSpec(pp)
+	return true
+}
+
+// Lookup finds a registered property.
+func Lookup(id string) (*Property, bool) {
+	catalogMu.RLock()
+	defer catalogMu.RUnlock()
+	p, ok := catalog[id]
+	return p, ok
+}
+
+// All lists the registered properties sorted by ID.
+func All() []*Property {
+	catalogMu.RLock()
+	defer catalogMu.RUnlock()
+	out := make([]*Property, 0, len(catalog))
+	for _, p := range catalog {
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

@@ -1,0 +1,109 @@
+package prop
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+)
+
+// Control verdicts, as in the report schema.
+const (
+	ControlDetected = "detected"
+	ControlMissed   = "missed"
+	ControlNotRun   = "not-run"
+)
+
+// OutcomeEntry names the Ginkgo report entry that carries an Outcome.
+const OutcomeEntry = "nscheck.outcome"
+
+// Outcome is what a property's spec attaches to its Ginkgo report: the
+// evidence of the real run and the verdict and evidence of the control.
+type Outcome struct {
+	Evidence        map[string]map[string]any `json:"evidence"`
+	Leaks           []string                  `json:"leaks,omitempty"`
+	Control         string                    `json:"control"`
+	ControlReason   string                    `json:"control_reason,omitempty"`
+	ControlEvidence map[string]map[string]any `json:"control_evidence,omitempty"`
+}
+
+// TrialTimeout bounds one run of a check (every helper has its own, shorter
+// deadline as well).
+var TrialTimeout = 20 * time.Second
+
+func defineSpec(p *Property) {
+	ginkgo.It(p.ID+": "+p.Title, ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
+		out := Evaluate(ctx, p)
+		ginkgo.AddReportEntry(OutcomeEntry, out.Outcome, ginkgo.ReportEntryVisibilityFailureOrVerbose)
+		if out.skip != "" {
+			ginkgo.Skip(out.skip)
+		}
+		if out.err != nil {
+			ginkgo.Fail(fmt.Sprintf("harness error in %s: %v", p.ID, out.err))
+		}
+		gomega.Expect(out.Leaks).To(gomega.BeEmpty(), "isolation broken: %s", p.ID)
+		gomega.Expect(out.Control).NotTo(gomega.Equal(ControlMissed),
+			"control missed: with the namespace withheld the check still saw no leak, so it cannot fail (%s)", out.ControlReason)
+	}, ginkgo.NodeTimeout(2*TrialTimeout+5*time.Second))
+}
+
+// evaluation is an Outcome plus what the spec does with it.
+type evaluation struct {
+	Outcome
+	skip string
+	err  error
+}
+
+// Evaluate runs the real check and, when it held, the control.
+func Evaluate(ctx context.Context, p *Property) evaluation {
+	var ev evaluation
+	rootless := !IsRoot()
+	if p.Needs == NeedRoot && rootless {
+		ev.skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
+		ev.Control = ControlNotRun
+		return ev
+	}
+	obs, err := runReal(ctx, p, rootless)
+	ev.Evidence, ev.Leaks = obs.Evidence, obs.Leaks
+	if err != nil {
+		var skip *SkipError
+		if errors.As(err, &skip) {
+			ev.skip = skip.Reason
+		} else {
+			ev.err = err
+		}
+		ev.Control = ControlNotRun
+		ev.ControlReason = "the real check did not complete"
+		return ev
+	}
+	if p.NoControl != "" {
+		ev.Control, ev.ControlReason = ControlNotRun, p.NoControl
+		return ev
+	}
+	cobs, err := runControl(ctx, p, rootless)
+	ev.ControlEvidence = cobs.Evidence
+	switch {
+	case err != nil:
+		ev.err = fmt.Errorf("control: %w", err)
+		ev.Control, ev.ControlReason = ControlNotRun, err.Error()
+	case len(cobs.Leaks) > 0:
+		ev.Control, ev.ControlReason = ControlDetected, strings.Join(cobs.Leaks, "; ")
+	default:
+		ev.Control = ControlMissed
+		ev.ControlReason = "no leak seen with " + flagName(p.Flag) + " withheld"
+	}
+	return ev
+}
+
+func runReal(ctx context.Context, p *Property, rootless bool) (Observation, error) {
+	ctx, cancel := context.WithTimeout(ctx, TrialTimeout)
+	defer cancel()
+	t := newTrial(ctx, p, true, rootless, false)
+	err := t.Prop.Check(t)
+	t.finish()
+	return t.obs, classify(err)
+}

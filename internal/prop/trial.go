@@ -1,0 +1,140 @@
+package prop
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+)
+
+// Observation is what one run of a check saw.
+type Observation struct {
+	// Evidence holds what was seen inside the helpers and on the observer's
+	// side ("host"), keyed "inside" and "host" and then by fact.
+	Evidence map[string]map[string]any `json:"evidence"`
+	// Leaks lists every expectation that did not hold, in words.
+	Leaks []string `json:"leaks,omitempty"`
+}
+
+// Trial is one run of a check, real or control.
+type Trial struct {
+	Prop *Property
+	// Isolated is false in the control: the namespace under test is
+	// withheld from every helper the check spawns.
+	Isolated bool
+	// Rootless is true when the run has no CAP_SYS_ADMIN in the initial user
+	// namespace: helpers then get a user namespace of their own.
+	Rootless bool
+	// Sandboxed is true when the observer is the control's sandbox, already
+	// root in a user namespace of its own when rootless.
+	Sandboxed bool
+
+	ctx      context.Context
+	obs      Observation
+	cleanups []func()
+}
+
+func newTrial(ctx context.Context, p *Property, isolated, rootless, sandboxed bool) *Trial {
+	return &Trial{
+		Prop: p, Isolated: isolated, Rootless: rootless, Sandboxed: sandboxed, ctx: ctx,
+		obs: Observation{Evidence: map[string]map[string]any{}},
+	}
+}
+
+// Context bounds the trial.
+func (t *Trial) Context() context.Context { return t.ctx }
+
+// Flags returns the clone flags a helper of this trial gets for the flags
+// the check asks for: without the flag under test in a control, plus a user
+// namespace mapping root to the caller when the run is rootless.
+func (t *Trial) Flags(s *helper.Spec) {
+	if !t.Isolated {
+		s.Cloneflags &^= t.Prop.Flag
+	}
+	if t.Rootless && !t.Sandboxed && s.Cloneflags != 0 && s.Cloneflags&unix.CLONE_NEWUSER == 0 && s.Credential == nil {
+		s.Cloneflags |= unix.CLONE_NEWUSER
+		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+	}
+}
+
+// Start starts a helper as the trial says (see Flags); it is released when
+// the trial ends, or earlier by the caller.
+func (t *Trial) Start(s helper.Spec) (*helper.Process, error) {
+	t.Flags(&s)
+	p, err := helper.Start(t.ctx, s)
+	if p != nil {
+		t.Defer(func() { _ = p.Release() })
+	}
+	return p, err
+}
+
+// Run runs a one-shot helper as the trial says and decodes its facts.
+func (t *Trial) Run(s helper.Spec, out any) error {
+	t.Flags(&s)
+	return helper.Run(t.ctx, s, out)
+}
+
+// Defer runs fn when the trial ends (last in, first out).
+func (t *Trial) Defer(fn func()) { t.cleanups = append(t.cleanups, fn) }
+
+func (t *Trial) finish() {
+	for i := len(t.cleanups) - 1; i >= 0; i-- {
+		t.cleanups[i]()
+	}
+	t.cleanups = nil
+}
+
+// Inside records a fact the helper saw.
+func (t *Trial) Inside(key string, v any) { t.record("inside", key, v) }
+
+// Host records a fact the observer saw.
+func (t *Trial) Host(key string, v any) { t.record("host", key, v) }
+
+func (t *Trial) record(side, key string, v any) {
+	m := t.obs.Evidence[side]
+	if m == nil {
+		m = map[string]any{}
+		t.obs.Evidence[side] = m
+	}
+	m[key] = v
+}
+
+// Expect records a leak, described by format, when ok is false. It returns ok.
+func (t *Trial) Expect(ok bool, format string, args ...any) bool {
+	if !ok {
+		t.obs.Leaks = append(t.obs.Leaks, fmt.Sprintf(format, args...))
+	}
+	return ok
+}
+
+// Observation is what the trial has seen so far.
+func (t *Trial) Observation() Observation { return t.obs }
+
+// IsRoot reports whether this process has CAP_SYS_ADMIN in the initial user
+// namespace (euid 0 and the capability in its effective set).
+func IsRoot() bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return false
+	}
+	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// UniqueName returns prefix followed by 8 random hex digits: names of the
+// objects a check creates never collide with the host's or another run's.
+func UniqueName(prefix string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return prefix + hex.EncodeToString(b[:])
+}

@@ -1,0 +1,259 @@
+// Package runner runs the registered property specs in-process with Ginkgo
+// (what `nscheck run` does) and turns Ginkgo's spec reports into the
+// nscheck/v1 report. The specs are the very ones `go test ./suites/...`
+// runs: they are registered by the suite packages linked into the binary.
+package runner
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/ginkgo/v2/formatter"
+	"github.com/onsi/ginkgo/v2/types"
+	"github.com/onsi/gomega"
+
+	"github.com/nscheck/nscheck/internal/hostsnap"
+	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/internal/report"
+)
+
+// Options select and shape a run.
+type Options struct {
+	// LabelFilter is a Ginkgo label filter (labels: prop:<id>, ns:<type>,
+	// needs:root|userns).
+	LabelFilter string
+	// Focus keeps only specs whose text (id and title) matches one of these.
+	Focus []string
+	// JUnit, when set, is where Ginkgo's JUnit report is written.
+	JUnit string
+	// Timeout bounds the whole run (0: Ginkgo's default of an hour).
+	Timeout time.Duration
+	// GinkgoOutput shows Ginkgo's own console reporter (for debugging).
+	GinkgoOutput bool
+	// OnResult is called as each property finishes (progress output).
+	OnResult func(report.Result)
+	// NoGuard turns off the host invariance guard (on by default): a
+	// snapshot of the host before and after the run that must match.
+	NoGuard bool
+}
+
+// Validate checks the filters without running anything, so that bad input
+// is a usage error before any spec starts.
+func (o Options) Validate() error {
+	if o.LabelFilter != "" {
+		if _, err := types.ParseLabelFilter(o.LabelFilter); err != nil {
+			return fmt.Errorf("--label-filter %q: %s", o.LabelFilter, firstLine(err.Error()))
+		}
+	}
+	for _, f := range o.Focus {
+		if _, err := regexp.Compile(f); err != nil {
+			return fmt.Errorf("--focus %q: %w", f, err)
+		}
+	}
+	return nil
+}
+
+var (
+	collectMu sync.Mutex
+	collected []report.Result
+	onResult  func(report.Result)
+)
+
+// The hook that sees every spec as it ends; registered at package level
+// because Ginkgo builds its tree before RunSpecs.
+var _ = ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) {
+	res, ok := resultOf(sr)
+	if !ok {
+		return
+	}
+	collectMu.Lock()
+	collected = append(collected, res)
+	cb := onResult
+	collectMu.Unlock()
+	if cb != nil {
+		cb(res)
+	}
+})
+
+// Run runs the specs once (Ginkgo allows one run per process) and returns
+// the report. Run errors (Ginkgo's own, not a property's) are in
+// report.Errors.
+func Run(o Options) (*report.Report, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	started := time.Now()
+	var before hostsnap.Snapshot
+	if !o.NoGuard {
+		var err error
+		if before, err = hostsnap.Take(); err != nil {
+			return nil, fmt.Errorf("host guard: %w", err)
+		}
+	}
+	collectMu.Lock()
+	collected, onResult = nil, o.OnResult
+	collectMu.Unlock()
+
+	suiteCfg, repCfg := ginkgo.GinkgoConfiguration()
+	suiteCfg.LabelFilter = o.LabelFilter
+	suiteCfg.FocusStrings = o.Focus
+	suiteCfg.RandomizeAllSpecs = false
+	if o.Timeout > 0 {
+		suiteCfg.Timeout = o.Timeout
+	}
+	repCfg.JUnitReport = o.JUnit
+	repCfg.NoColor = true
+	if !o.GinkgoOutput {
+		formatter.ColorableStdOut = io.Discard
+	}
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	t := &failT{}
+	ginkgo.RunSpecs(t, "nscheck", suiteCfg, repCfg)
+
+	collectMu.Lock()
+	results := collected
+	collectMu.Unlock()
+	rep := &report.Report{
+		Schema:    report.Schema,
+		Kernel:    report.ThisKernel(),
+		Privilege: ThisPrivilege(),
+		StartedAt: started.UTC().Truncate(time.Millisecond),
+		Results:   results,
+	}
+	if h, err := os.Hostname(); err == nil {
+		rep.Host = h
+	}
+	if before != nil {
+		after, err := hostsnap.Take()
+		if err != nil {
+			return nil, fmt.Errorf("host guard: %w", err)
+		}
+		for _, d := range hostsnap.Diff(before, after) {
+			rep.Errors = append(rep.Errors, "host changed during the run: "+d)
+		}
+	}
+	rep.Sort()
+	rep.Tally()
+	rep.DurationMS = time.Since(started).Milliseconds()
+	return rep, nil
+}
+
+// ThisPrivilege says whether this process runs as root (CAP_SYS_ADMIN in
+// the initial user namespace) or rootless.
+func ThisPrivilege() report.Privilege {
+	mode := "rootless"
+	if prop.IsRoot() {
+		mode = "root"
+	}
+	return report.Privilege{EUID: os.Geteuid(), Mode: mode}
+}
+
+// failT is the GinkgoTestingT of an in-process run: the verdicts are read
+// from the spec reports, so Fail has nothing to record.
+type failT struct{ failed bool }
+
+func (t *failT) Fail() { t.failed = true }
+
+// resultOf converts a spec report; ok is false for specs that the filters
+// left out and for specs that are not properties.
+func resultOf(sr ginkgo.SpecReport) (report.Result, bool) {
+	id := ""
+	for _, l := range sr.Labels() {
+		if v, ok := strings.CutPrefix(l, "prop:"); ok {
+			id = v
+		}
+	}
+	if id == "" {
+		return report.Result{}, false
+	}
+	if sr.State == types.SpecStateSkipped && sr.Failure.Message == "" {
+		return report.Result{}, false // filtered out, never started
+	}
+	res := report.Result{
+		ID:         id,
+		Namespace:  strings.SplitN(id, ".", 2)[0],
+		DurationMS: sr.RunTime.Milliseconds(),
+		Evidence:   map[string]any{},
+		Control:    prop.ControlNotRun,
+	}
+	if p, ok := prop.Lookup(id); ok {
+		res.Title = p.Title
+	}
+	var out prop.Outcome
+	for _, e := range sr.ReportEntries {
+		if o, ok := e.GetRawValue().(prop.Outcome); ok && e.Name == prop.OutcomeEntry {
+			out = o
+			applyOutcome(&res, out)
+		}
+	}
+	switch {
+	case sr.State == types.SpecStatePassed:
+		res.State = report.Passed
+	case sr.State == types.SpecStateSkipped:
+		res.State = report.Skipped
+		res.Reason = strings.TrimSpace(sr.Failure.Message)
+	default:
+		res.State = report.Failed
+		res.Reason = failureReason(sr, out)
+	}
+	return res, true
+}
+
+func applyOutcome(res *report.Result, out prop.Outcome) {
+	for side, facts := range out.Evidence {
+		res.Evidence[side] = facts
+	}
+	if len(out.Leaks) > 0 {
+		res.Evidence["leaks"] = out.Leaks
+	}
+	if out.ControlEvidence != nil {
+		res.Evidence["control"] = out.ControlEvidence
+	}
+	res.Control = out.Control
+	res.ControlReason = out.ControlReason
+}
+
+// failureReason says why a property failed in one line: the leaks the check
+// saw, a control that missed, or what Ginkgo reported.
+func failureReason(sr ginkgo.SpecReport, out prop.Outcome) string {
+	if sr.State == types.SpecStateFailed {
+		switch {
+		case len(out.Leaks) > 0:
+			return "isolation broken: " + strings.Join(out.Leaks, "; ")
+		case out.Control == prop.ControlMissed:
+			return "control missed: the check cannot fail (" + out.ControlReason + ")"
+		}
+	}
+	msg := firstLine(sr.Failure.Message)
+	switch sr.State {
+	case types.SpecStateTimedout:
+		return "timed out: " + msg
+	case types.SpecStateInterrupted:
+		return "interrupted: " + msg
+	case types.SpecStatePanicked:
+		return fmt.Sprintf("panic: %s %v", msg, sr.Failure.ForwardedPanic)
+	case types.SpecStateAborted:
+		return "aborted: " + msg
+	}
+	if msg == "" {
+		msg = sr.State.String()
+	}
+	return msg
+}
+
+var ansiRE = regexp.MustCompile(`\x1b\[[0-9;]*m`)
+
+// firstLine is the first line of s, without terminal colour codes.
+func firstLine(s string) string {
+	s = strings.TrimSpace(ansiRE.ReplaceAllString(s, ""))
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
