@@ -26,6 +26,7 @@ const cliEnv = "NSCHECK_TEST_AS_CLI"
 func TestMain(m *testing.M) {
 	helper.Main()
 	if os.Getenv(cliEnv) == "1" {
+		maybeInstallFilter()
 		os.Exit(dispatch(os.Args[1:]))
 	}
 	os.Exit(m.Run())
@@ -38,8 +39,14 @@ type result struct {
 
 func nscheck(t *testing.T, args ...string) result {
 	t.Helper()
+	return nscheckEnv(t, nil, args...)
+}
+
+// nscheckEnv runs the CLI with extra environment variables.
+func nscheckEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	cmd.Env = append(append(os.Environ(), cliEnv+"=1"), env...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

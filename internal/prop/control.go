@@ -109,6 +109,8 @@ var ExplainStart = func(e *helper.StartError) string {
 		return fmt.Sprintf("the kernel refused %s with ENOSPC: a user.max_*_namespaces limit is 0 or reached; raise it with sysctl -w user.max_<type>_namespaces=N", what)
 	case unix.EINVAL:
 		return fmt.Sprintf("the kernel refused %s with EINVAL: this kernel lacks the namespace type (enable its CONFIG_*_NS option)", what)
+	case unix.ENOSYS:
+		return fmt.Sprintf("the kernel refused %s with ENOSYS: clone3 is denied here (a seccomp filter, as container engines' default profiles do, or a kernel before 5.3)", what)
 	case unix.EUSERS:
 		return fmt.Sprintf("the kernel refused %s with EUSERS: the user namespace nesting limit (32) is reached", what)
 	}

@@ -36,7 +36,7 @@ type Outcome struct {
 var TrialTimeout = 20 * time.Second
 
 func defineSpec(p *Property) {
-	ginkgo.It(p.ID+": "+p.Title, ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
+	ginkgo.It(SpecText(p), ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
 		out := Evaluate(ctx, p)
 		ginkgo.AddReportEntry(OutcomeEntry, out.Outcome, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 		if out.skip != "" {
@@ -50,6 +50,9 @@ func defineSpec(p *Property) {
 			"control missed: with the namespace withheld the check still saw no leak, so it cannot fail (%s)", out.ControlReason)
 	}, ginkgo.NodeTimeout(2*TrialTimeout+5*time.Second))
 }
+
+// SpecText is the text of a property's spec, what --focus matches.
+func SpecText(p *Property) string { return p.ID + ": " + p.Title }
 
 // evaluation is an Outcome plus what the spec does with it.
 type evaluation struct {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -116,9 +118,11 @@ func (t *Trial) Expect(ok bool, format string, args ...any) bool {
 func (t *Trial) Observation() Observation { return t.obs }
 
 // IsRoot reports whether this process has CAP_SYS_ADMIN in the initial user
-// namespace (euid 0 and the capability in its effective set).
+// namespace: euid 0, the capability in its effective set, and the identity
+// uid map of the initial user namespace (root of a container's user
+// namespace is not root of the host).
 func IsRoot() bool {
-	if os.Geteuid() != 0 {
+	if os.Geteuid() != 0 || !InInitialUserNS() {
 		return false
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -137,4 +141,14 @@ func UniqueName(prefix string) string {
 		panic("crypto/rand: " + err.Error())
 	}
 	return prefix + hex.EncodeToString(b[:])
+}
+
+// InInitialUserNS reports whether this process is in the initial user
+// namespace, whose uid_map is the single full identity line "0 0 4294967295".
+func InInitialUserNS() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	return slices.Equal(strings.Fields(string(data)), []string{"0", "0", "4294967295"})
 }
