@@ -223,3 +223,29 @@ func TestUnprivilegedUID(t *testing.T) {
 		t.Errorf("privilege = %+v, want rootless euid 65534", rep.Privilege)
 	}
 }
+
+// The guard itself: a probe that changes the hostname, creates a SysV queue
+// and mounts a tmpfs, run with a disposable UTS+IPC+mount namespace playing
+// the host, must fail the run with each change named.
+func TestHostGuardCatchesALeakingProbe(t *testing.T) {
+	needRoot(t)
+	cmd := exec.Command("unshare", "--uts", "--ipc", "--mount", "--propagation", "private",
+		os.Args[0], "run", "--focus", leakID, "--json", "-")
+	cmd.Env = append(os.Environ(), cliEnv+"=1", leakEnv+"=1", "TMPDIR="+t.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	_ = cmd.Run()
+	if code := cmd.ProcessState.ExitCode(); code != exitFail {
+		t.Errorf("exit %d, want 1: %s", code, errb.String())
+	}
+	rep, err := report.Decode(&out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	all := strings.Join(rep.Errors, "\n")
+	for _, want := range []string{"hostname: appeared: leaked-by-a-probe", "sysvipc/msg: appeared", "mounts: appeared"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("guard did not name %q; errors:\n%s", want, all)
+		}
+	}
+}
