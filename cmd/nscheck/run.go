@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,7 +52,6 @@ func runCmd(args []string) int {
 	opts := runner.Options{
 		LabelFilter:  *labels,
 		Focus:        focus,
-		JUnit:        *junitOut,
 		Timeout:      *timeout,
 		GinkgoOutput: *ginkgoOut,
 		NoGuard:      *noGuard,
@@ -84,6 +84,11 @@ func runCmd(args []string) int {
 	if *jsonOut != "" {
 		if err := report.WriteFile(*jsonOut, rep); err != nil {
 			return fail(exitFail, "write --json: %v", err)
+		}
+	}
+	if *junitOut != "" {
+		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return report.WriteJUnit(w, rep) }); err != nil {
+			return fail(exitFail, "write --junit: %v", err)
 		}
 	}
 	if len(rep.Results) == 0 {

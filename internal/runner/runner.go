@@ -31,8 +31,6 @@ type Options struct {
 	LabelFilter string
 	// Focus keeps only specs whose text (id and title) matches one of these.
 	Focus []string
-	// JUnit, when set, is where Ginkgo's JUnit report is written.
-	JUnit string
 	// Timeout bounds the whole run (0: Ginkgo's default of an hour).
 	Timeout time.Duration
 	// GinkgoOutput shows Ginkgo's own console reporter (for debugging).
@@ -112,7 +110,6 @@ func Run(o Options) (*report.Report, error) {
 	if o.Timeout > 0 {
 		suiteCfg.Timeout = o.Timeout
 	}
-	repCfg.JUnitReport = o.JUnit
 	repCfg.NoColor = true
 	if !o.GinkgoOutput {
 		formatter.ColorableStdOut = io.Discard
