@@ -61,7 +61,9 @@ type evaluation struct {
 	err  error
 }
 
-// Evaluate runs the real check and, when it held, the control.
+// Evaluate runs the real check and the control side by side (they share
+// nothing: the control lives in its own sandbox) and combines them; a control
+// only counts when the real check completed.
 func Evaluate(ctx context.Context, p *Property) evaluation {
 	var ev evaluation
 	rootless := !IsRoot()
@@ -70,8 +72,24 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 		ev.Control = ControlNotRun
 		return ev
 	}
+	type controlRun struct {
+		obs Observation
+		err error
+	}
+	var control chan controlRun
+	if p.NoControl == "" {
+		control = make(chan controlRun, 1)
+		go func() {
+			obs, err := runControl(ctx, p, rootless)
+			control <- controlRun{obs, err}
+		}()
+	}
 	obs, err := runReal(ctx, p, rootless)
 	ev.Evidence, ev.Leaks = obs.Evidence, obs.Leaks
+	var c controlRun
+	if control != nil {
+		c = <-control
+	}
 	if err != nil {
 		var skip *SkipError
 		if errors.As(err, &skip) {
@@ -87,14 +105,13 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 		ev.Control, ev.ControlReason = ControlNotRun, p.NoControl
 		return ev
 	}
-	cobs, err := runControl(ctx, p, rootless)
-	ev.ControlEvidence = cobs.Evidence
+	ev.ControlEvidence = c.obs.Evidence
 	switch {
-	case err != nil:
-		ev.err = fmt.Errorf("control: %w", err)
-		ev.Control, ev.ControlReason = ControlNotRun, err.Error()
-	case len(cobs.Leaks) > 0:
-		ev.Control, ev.ControlReason = ControlDetected, strings.Join(cobs.Leaks, "; ")
+	case c.err != nil:
+		ev.err = fmt.Errorf("control: %w", c.err)
+		ev.Control, ev.ControlReason = ControlNotRun, c.err.Error()
+	case len(c.obs.Leaks) > 0:
+		ev.Control, ev.ControlReason = ControlDetected, strings.Join(c.obs.Leaks, "; ")
 	default:
 		ev.Control = ControlMissed
 		ev.ControlReason = "no leak seen with " + flagName(p.Flag) + " withheld"
