@@ -1,6 +1,9 @@
 package kconfig
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // NSRule says what a namespace type needs from a kernel config.
 type NSRule struct {
@@ -131,6 +134,16 @@ func (c *Config) Deps() []Dependency {
 		out = append(out, d)
 	}
 	return out
+}
+
+// EnableCommand is the command that turns options ("CONFIG_USER_NS=y") on
+// in a kernel source tree's .config.
+func EnableCommand(enable []string) string {
+	cmd := "scripts/config"
+	for _, o := range enable {
+		cmd += " --enable " + strings.TrimSuffix(strings.TrimPrefix(o, "CONFIG_"), "=y")
+	}
+	return cmd + " && make olddefconfig"
 }
 
 // joinAnd joins ["a", "b", "c"] as "a, b and c".

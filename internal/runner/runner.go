@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
+	"github.com/nscheck/nscheck/internal/diag"
 	"github.com/nscheck/nscheck/internal/hostsnap"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/report"
@@ -96,6 +98,8 @@ func Run(o Options) (*report.Report, error) {
 			return nil, fmt.Errorf("host guard: %w", err)
 		}
 	}
+	// The diagnosis behind every skip reason, taken before any spec runs.
+	env, envErr := diag.Diagnose(context.Background(), diag.Options{})
 	collectMu.Lock()
 	collected, onResult = nil, o.OnResult
 	collectMu.Unlock()
@@ -128,6 +132,11 @@ func Run(o Options) (*report.Report, error) {
 	}
 	if h, err := os.Hostname(); err == nil {
 		rep.Host = h
+	}
+	if envErr != nil {
+		rep.Errors = append(rep.Errors, "environment diagnosis: "+envErr.Error())
+	} else {
+		rep.Environment = env.JSON()
 	}
 	if before != nil {
 		after, err := hostsnap.Take()
