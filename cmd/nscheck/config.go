@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 
 	"github.com/nscheck/nscheck/internal/kconfig"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/report"
 )
 
 func init() {
@@ -78,12 +76,7 @@ func configCmd(args []string) int {
 		return fail(exitFail, "config: write: %v", err)
 	}
 	if *jsonOut != "" {
-		err := report.WriteAtomic(*jsonOut, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(rep)
-		})
-		if err != nil {
+		if err := writeJSONFile(*jsonOut, rep); err != nil {
 			return fail(exitFail, "config: write --json: %v", err)
 		}
 	}

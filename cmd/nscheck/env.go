@@ -40,12 +40,7 @@ func envCmd(args []string) int {
 		return fail(exitFail, "env: write: %v", err)
 	}
 	if *jsonOut != "" {
-		err := report.WriteAtomic(*jsonOut, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(d)
-		})
-		if err != nil {
+		if err := writeJSONFile(*jsonOut, d); err != nil {
 			return fail(exitFail, "env: write --json: %v", err)
 		}
 	}
@@ -53,4 +48,13 @@ func envCmd(args []string) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// writeJSONFile writes v as indented JSON to path atomically ("-" is stdout).
+func writeJSONFile(path string, v any) error {
+	return report.WriteAtomic(path, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
 }

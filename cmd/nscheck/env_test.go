@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"os"
 	"os/exec"
@@ -105,24 +103,14 @@ func inUserNS(t *testing.T, zero string, size int, asUID string, args ...string)
 	}
 	cmd := exec.Command("/bin/sh", append(append(argv, exe), args...)...)
 	cmd.Dir = "/"
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
 	idmap := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: size}}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		Cloneflags:  syscall.CLONE_NEWUSER,
 		UidMappings: idmap, GidMappings: idmap, GidMappingsEnableSetgroups: true,
 	}
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatalf("run nscheck %v in a user namespace: %v", args, err)
-	}
-	t.Logf("nscheck %q with user.max_%s_namespaces=0 said (exit %d):\n%s", args, zero, code, errb.String())
-	return result{code, out.String(), errb.String()}
+	res := runCLI(t, cmd)
+	t.Logf("nscheck %q with user.max_%s_namespaces=0 said (exit %d):\n%s", args, zero, res.code, res.stderr)
+	return res
 }
 
 // worldExecutableCopy copies this test binary where any uid can execute it

@@ -39,6 +39,13 @@ type result struct {
 func nscheck(t *testing.T, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
+	return runCLI(t, cmd)
+}
+
+// runCLI runs cmd (this test binary, or a wrapper that execs it) as the
+// nscheck command line and collects its exit code and output.
+func runCLI(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
 	cmd.Env = append(os.Environ(), cliEnv+"=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -48,7 +55,7 @@ func nscheck(t *testing.T, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run nscheck %v: %v", args, err)
+		t.Fatalf("run nscheck %v: %v", cmd.Args, err)
 	}
 	return result{code, out.String(), errb.String()}
 }

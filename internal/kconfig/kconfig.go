@@ -25,6 +25,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/nscheck/nscheck/internal/report"
 )
 
 // MaxSize bounds a config after decompression (real ones are ~150 KiB).
@@ -48,11 +50,10 @@ type Config struct {
 }
 
 var (
-	optRE     = regexp.MustCompile(`^CONFIG_([A-Za-z0-9_]+)=(.*)$`)
-	notSetRE  = regexp.MustCompile(`^# CONFIG_([A-Za-z0-9_]+) is not set$`)
-	headerRE  = regexp.MustCompile(`^# Linux/(\S+) (\d+\.\d+(?:\.\d+)?)\S* Kernel Configuration$`)
-	oldHdrRE  = regexp.MustCompile(`^# Linux kernel version: (\d+\.\d+(?:\.\d+)?)`)
-	versionRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?`)
+	optRE    = regexp.MustCompile(`^CONFIG_([A-Za-z0-9_]+)=(.*)$`)
+	notSetRE = regexp.MustCompile(`^# CONFIG_([A-Za-z0-9_]+) is not set$`)
+	headerRE = regexp.MustCompile(`^# Linux/(\S+) (\d+\.\d+(?:\.\d+)?)\S* Kernel Configuration$`)
+	oldHdrRE = regexp.MustCompile(`^# Linux kernel version: (\d+\.\d+(?:\.\d+)?)`)
 )
 
 // gzipMagic starts every gzip stream (/proc/config.gz, config.gz copies).
@@ -147,27 +148,17 @@ func ParseFile(path string) (*Config, error) {
 
 // NormalizeVersion turns "6.1.192", "6.12.0-rc1" or "5.4" into "X.Y.Z";
 // "" when s does not start with a version.
-func NormalizeVersion(s string) string {
-	m := versionRE.FindStringSubmatch(s)
-	if m == nil {
-		return ""
-	}
-	patch := m[3]
-	if patch == "" {
-		patch = "0"
-	}
-	return m[1] + "." + m[2] + "." + patch
-}
+func NormalizeVersion(s string) string { return report.NormalizeVersion(s) }
 
 // AtLeast reports whether version ("X.Y.Z") is at least major.minor; false
 // when version is not one.
 func AtLeast(version string, major, minor int) bool {
-	m := versionRE.FindStringSubmatch(version)
-	if m == nil {
+	f := strings.SplitN(NormalizeVersion(version), ".", 3)
+	if len(f) < 2 {
 		return false
 	}
-	maj, err1 := strconv.Atoi(m[1])
-	mnr, err2 := strconv.Atoi(m[2])
+	maj, err1 := strconv.Atoi(f[0])
+	mnr, err2 := strconv.Atoi(f[1])
 	if err1 != nil || err2 != nil {
 		return false
 	}
