@@ -29,6 +29,8 @@ lint:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/sysvipc
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/kconfig
+	for f in FuzzParseIDMap FuzzParseCmdline FuzzParseSysctl; do $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) ./internal/diag || exit 1; done
 
 clean:
 	rm -rf bin
