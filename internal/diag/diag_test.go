@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/kconfig"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -86,4 +87,33 @@ func TestExplainStartOnlyEnvironmental(t *testing.T) {
 	if !strings.Contains(s, "user.max_uts_namespaces") {
 		t.Errorf("ENOSPC: %q", s)
 	}
+}
+
+func TestNoConfigIsANote(t *testing.T) {
+	cf := describeConfig(kconfig.Find([]string{"/nonexistent/config"}), "6.1.0")
+	if cf.config != nil || cf.Source != "" || !strings.Contains(cf.Note, "no kernel config found") || len(cf.Tried) != 1 {
+		t.Errorf("%+v", cf)
+	}
+}
+
+// The text form prints every fix whole: the AppArmor profile, the global
+// switch with its trade-off, the persistent sysctl file.
+func TestWriteTextProblems(t *testing.T) {
+	f := testFacts(map[string]string{knobAARestrict: "1"})
+	c := mustCause(t, f, unix.EACCES, []string{"user"}, true)
+	d := &Diagnosis{Namespaces: []Namespace{{Type: "user", Config: "built-in", Cause: &c}}, Problems: []Cause{c}}
+	var b strings.Builder
+	if err := WriteText(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"fix: create /etc/apparmor.d/nscheck:", "  userns,", "then: apparmor_parser -r /etc/apparmor.d/nscheck",
+		"or: sysctl -w kernel.apparmor_restrict_unprivileged_userns=0", "persist: /etc/sysctl.d/90-nscheck-userns.conf:",
+		"attack surface", "0 of 1 namespace types available",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("text lacks %q:\n%s", want, b.String())
+		}
+	}
+	t.Log(b.String())
 }
