@@ -46,7 +46,18 @@ func nscheck(t *testing.T, args ...string) result {
 func nscheckEnv(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(append(os.Environ(), cliEnv+"=1"), env...)
+	cmd.Env = append(os.Environ(), env...)
+	return runCLI(t, cmd)
+}
+
+// runCLI runs cmd (this test binary, or a wrapper that execs it) as the
+// nscheck command line and collects its exit code and output.
+func runCLI(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, cliEnv+"=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -55,7 +66,7 @@ func nscheckEnv(t *testing.T, env []string, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run nscheck %v: %v", args, err)
+		t.Fatalf("run nscheck %v: %v", cmd.Args, err)
 	}
 	return result{code, out.String(), errb.String()}
 }

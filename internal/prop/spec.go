@@ -66,8 +66,8 @@ type evaluation struct {
 // only counts when the real check completed.
 func Evaluate(ctx context.Context, p *Property) evaluation {
 	var ev evaluation
-	rootless := !IsRoot()
-	if p.Needs == NeedRoot && rootless {
+	rootless := !Capable()
+	if p.Needs == NeedRoot && !IsRoot() {
 		ev.skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
 		ev.Control = ControlNotRun
 		return ev

@@ -29,8 +29,8 @@ type Trial struct {
 	// Isolated is false in the control: the namespace under test is
 	// withheld from every helper the check spawns.
 	Isolated bool
-	// Rootless is true when the run has no CAP_SYS_ADMIN in the initial user
-	// namespace: helpers then get a user namespace of their own.
+	// Rootless is true when this process lacks CAP_SYS_ADMIN (see Capable):
+	// helpers then get a user namespace of their own.
 	Rootless bool
 	// Sandboxed is true when the observer is the control's sandbox, already
 	// root in a user namespace of its own when rootless.
@@ -118,11 +118,15 @@ func (t *Trial) Expect(ok bool, format string, args ...any) bool {
 func (t *Trial) Observation() Observation { return t.obs }
 
 // IsRoot reports whether this process has CAP_SYS_ADMIN in the initial user
-// namespace: euid 0, the capability in its effective set, and the identity
-// uid map of the initial user namespace (root of a container's user
-// namespace is not root of the host).
-func IsRoot() bool {
-	if os.Geteuid() != 0 || !InInitialUserNS() {
+// namespace: what root-only properties need. Root of a container's user
+// namespace is not root of the host.
+func IsRoot() bool { return Capable() && InInitialUserNS() }
+
+// Capable reports whether this process can create namespaces without a user
+// namespace of its own: euid 0 with CAP_SYS_ADMIN in its effective set (in
+// whichever user namespace it is).
+func Capable() bool {
+	if os.Geteuid() != 0 {
 		return false
 	}
 	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
@@ -133,16 +137,6 @@ func IsRoot() bool {
 	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
 }
 
-// UniqueName returns prefix followed by 8 random hex digits: names of the
-// objects a check creates never collide with the host's or another run's.
-func UniqueName(prefix string) string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return prefix + hex.EncodeToString(b[:])
-}
-
 // InInitialUserNS reports whether this process is in the initial user
 // namespace, whose uid_map is the single full identity line "0 0 4294967295".
 func InInitialUserNS() bool {
@@ -151,4 +145,14 @@ func InInitialUserNS() bool {
 		return false
 	}
 	return slices.Equal(strings.Fields(string(data)), []string{"0", "0", "4294967295"})
+}
+
+// UniqueName returns prefix followed by 8 random hex digits: names of the
+// objects a check creates never collide with the host's or another run's.
+func UniqueName(prefix string) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand: " + err.Error())
+	}
+	return prefix + hex.EncodeToString(b[:])
 }

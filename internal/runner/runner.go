@@ -5,6 +5,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
+	"github.com/nscheck/nscheck/internal/diag"
 	"github.com/nscheck/nscheck/internal/hostsnap"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/report"
@@ -136,6 +138,17 @@ func Run(o Options) (*report.Report, error) {
 	}
 	if h, err := os.Hostname(); err == nil {
 		rep.Host = h
+	}
+	// The diagnosis of the environment. Its live probes (a helper per
+	// namespace type, as root and unprivileged) only run when something was
+	// skipped: on a healthy machine the properties themselves have just
+	// created every namespace type.
+	probe := slices.ContainsFunc(results, func(r report.Result) bool { return r.State == report.Skipped })
+	env, envErr := diag.Diagnose(context.Background(), diag.Options{NoProbe: !probe})
+	if envErr != nil {
+		rep.Errors = append(rep.Errors, "environment diagnosis: "+envErr.Error())
+	} else {
+		rep.Environment = env.JSON()
 	}
 	if before != nil {
 		after, err := hostsnap.Take()
