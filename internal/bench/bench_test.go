@@ -18,28 +18,22 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 )
 
-var nscheckBin string
-
 func TestMain(m *testing.M) {
 	helper.Main()
-	os.Exit(run(m))
+	os.Exit(m.Run())
 }
 
-func run(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "nscheck-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	nscheckBin = filepath.Join(dir, "nscheck")
-	build := exec.Command("go", "build", "-o", nscheckBin, "github.com/nscheck/nscheck/cmd/nscheck")
+// buildNscheck builds the static nscheck binary once, for the catalog
+// benchmark only (plain `go test` of this package builds nothing).
+func buildNscheck(b *testing.B) string {
+	b.Helper()
+	bin := filepath.Join(b.TempDir(), "nscheck")
+	build := exec.Command("go", "build", "-o", bin, "github.com/nscheck/nscheck/cmd/nscheck")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build nscheck: %v\n%s", err, out)
-		return 1
+		b.Fatalf("build nscheck: %v\n%s", err, out)
 	}
-	return m.Run()
+	return bin
 }
 
 func init() {
@@ -100,6 +94,7 @@ func BenchmarkUnshare(b *testing.B) {
 // peak RSS of the run too.
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
+	nscheckBin := buildNscheck(b)
 	for _, procs := range []int{1, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			var peak int64
