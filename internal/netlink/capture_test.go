@@ -28,7 +28,7 @@ func TestCaptureFixtures(t *testing.T) {
 	if err := c.SetUp(1); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.AddVeth("nsck-a", "nsck-b", -1); err != nil {
+	if err := c.AddVeth(Veth{Name: "nsck-a", Peer: "nsck-b"}); err != nil {
 		t.Fatal(err)
 	}
 	write := func(name string, r *request) {

@@ -193,15 +193,46 @@ func (c *Conn) LinkByName(name string) (Link, error) {
 	return Link{}, fmt.Errorf("link %q: %w", name, unix.ENODEV)
 }
 
-// AddVeth creates a veth pair name <-> peer. With peerNS >= 0 (an open
-// nsfs file of a network namespace) the peer is created in that namespace.
-func (c *Conn) AddVeth(name, peer string, peerNS int) error {
-	return c.do("RTM_NEWLINK veth "+name, vethRequest(name, peer, peerNS))
+// Veth describes a veth pair to create.
+type Veth struct {
+	Name, Peer string
+	// PeerNS, when set, is an open nsfs file of the network namespace the
+	// peer is created in; nil keeps both ends here.
+	PeerNS *os.File
+	// Index and PeerIndex request ifindexes (0: the kernel picks; the
+	// kernel ignores PeerIndex without Index). Ends whose ifindexes differ
+	// come up at once: the kernel treats the carrier change of a stacked
+	// device whose ifindex equals its peer's (as the first links of two
+	// fresh namespaces do) as not urgent and delays it by up to a second.
+	Index, PeerIndex int
+}
+
+// AddVeth creates a veth pair.
+func (c *Conn) AddVeth(v Veth) error {
+	return c.do("RTM_NEWLINK veth "+v.Name, vethRequest(v))
 }
 
 // SetUp brings a link up (IFF_UP).
 func (c *Conn) SetUp(index int) error {
 	return c.do(fmt.Sprintf("RTM_NEWLINK up %d", index), setUpRequest(index))
+}
+
+// WaitOperUp waits until the link named name is operationally up, at most
+// for Timeout. A link set up with SetUp only carries packets once the kernel
+// has processed its carrier (linkwatch); an ARP request sent earlier is
+// dropped and retried only a second later.
+func (c *Conn) WaitOperUp(name string) (Link, error) {
+	deadline := time.Now().Add(Timeout)
+	for {
+		l, err := c.LinkByName(name)
+		if err != nil || l.OperUp() {
+			return l, err
+		}
+		if time.Now().After(deadline) {
+			return l, fmt.Errorf("link %s not operationally up within %v (operstate %d)", name, Timeout, l.OperState)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // AddAddr adds an IPv4 address with its prefix to a link.
@@ -224,17 +255,17 @@ func getLinkRequest() *request {
 
 const createFlags = unix.NLM_F_REQUEST | unix.NLM_F_ACK | unix.NLM_F_CREATE | unix.NLM_F_EXCL
 
-func vethRequest(name, peer string, peerNS int) *request {
-	r := newRequest(unix.RTM_NEWLINK, createFlags, ifInfomsg(0, 0, 0))
-	r.str(unix.IFLA_IFNAME, name)
+func vethRequest(v Veth) *request {
+	r := newRequest(unix.RTM_NEWLINK, createFlags, ifInfomsg(v.Index, 0, 0))
+	r.str(unix.IFLA_IFNAME, v.Name)
 	r.nest(unix.IFLA_LINKINFO, func() {
 		r.str(unix.IFLA_INFO_KIND, "veth")
 		r.nest(unix.IFLA_INFO_DATA, func() {
 			r.nest(vethInfoPeer, func() {
-				r.raw(ifInfomsg(0, 0, 0))
-				r.str(unix.IFLA_IFNAME, peer)
-				if peerNS >= 0 {
-					r.u32(unix.IFLA_NET_NS_FD, uint32(peerNS))
+				r.raw(ifInfomsg(v.PeerIndex, 0, 0))
+				r.str(unix.IFLA_IFNAME, v.Peer)
+				if v.PeerNS != nil {
+					r.u32(unix.IFLA_NET_NS_FD, uint32(v.PeerNS.Fd()))
 				}
 			})
 		})

@@ -35,6 +35,12 @@ import (
 // vethInfoPeer is VETH_INFO_PEER from linux/veth.h (not in x/sys/unix).
 const vethInfoPeer = 1
 
+// RFC 2863 operational states (linux/if.h; not in x/sys/unix).
+const (
+	OperDown = 2
+	OperUp   = 6
+)
+
 // nlmFAckTLVs is NLM_F_ACK_TLVS: the error message carries extended-ack
 // attributes (the kernel's own text) after the echoed request header.
 const nlmFAckTLVs = 0x200
@@ -116,12 +122,19 @@ type Link struct {
 	Flags uint32 `json:"flags"`
 	// Kind is IFLA_INFO_KIND ("veth"), empty for links without one (lo).
 	Kind string `json:"kind,omitempty"`
+	// OperState is IFLA_OPERSTATE (RFC 2863: OperUp, OperDown; lo says
+	// IF_OPER_UNKNOWN, 0).
+	OperState uint8 `json:"operstate"`
 }
 
 func (l Link) String() string { return fmt.Sprintf("%d:%s", l.Index, l.Name) }
 
 // Up reports whether the link is administratively up.
 func (l Link) Up() bool { return l.Flags&unix.IFF_UP != 0 }
+
+// OperUp reports whether the link is operationally up: the kernel has
+// seen its carrier and attached its queueing discipline, so it can send.
+func (l Link) OperUp() bool { return l.OperState == OperUp }
 
 // ParseLink decodes an RTM_NEWLINK message (a link dump entry).
 func ParseLink(m Message) (Link, error) {
@@ -143,6 +156,10 @@ func ParseLink(m Message) (Link, error) {
 		switch a.Type {
 		case unix.IFLA_IFNAME:
 			l.Name = cString(a.Data)
+		case unix.IFLA_OPERSTATE:
+			if len(a.Data) > 0 {
+				l.OperState = a.Data[0]
+			}
 		case unix.IFLA_LINKINFO:
 			info, err := ParseAttrs(a.Data)
 			if err != nil {

@@ -57,8 +57,8 @@ func TestParseLinkDump(t *testing.T) {
 		if l.Name == "lo" && (l.Index != 1 || !l.Up() || l.Flags&unix.IFF_LOOPBACK == 0) {
 			t.Errorf("lo = %+v, want index 1, up, loopback", l)
 		}
-		if l.Name != "lo" && l.Up() {
-			t.Errorf("%s is up, the capture never brought it up", l.Name)
+		if l.Name != "lo" && (l.Up() || l.OperUp() || l.OperState != OperDown) {
+			t.Errorf("%s is up (flags %#x, operstate %d), the capture never brought it up", l.Name, l.Flags, l.OperState)
 		}
 	}
 }
@@ -90,7 +90,12 @@ func TestParseErrorAck(t *testing.T) {
 
 // The veth request, byte for byte as linux/rtnetlink.h lays it out.
 func TestVethRequestEncoding(t *testing.T) {
-	got := vethRequest("ab", "cd", 7).bytes(42)
+	ns, err := os.Open(os.DevNull) // any open file stands in for the nsfs file
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	got := vethRequest(Veth{Name: "ab", Peer: "cd", PeerNS: ns, PeerIndex: 9}).bytes(42)
 	var want bytes.Buffer
 	u16 := func(v uint16) { want.Write(order.AppendUint16(nil, v)) }
 	u32 := func(v uint32) { want.Write(order.AppendUint32(nil, v)) }
@@ -114,13 +119,16 @@ func TestVethRequestEncoding(t *testing.T) {
 	u16(unix.IFLA_INFO_DATA)
 	u16(4 + 16 + 8 + 8) // VETH_INFO_PEER: header, ifinfomsg, name, fd
 	u16(vethInfoPeer)
-	ifi()
+	want.Write([]byte{unix.AF_UNSPEC, 0, 0, 0})
+	u32(9) // ifi_index: the requested peer ifindex
+	u32(0)
+	u32(0)
 	u16(7)
 	u16(unix.IFLA_IFNAME)
 	want.Write([]byte{'c', 'd', 0, 0})
 	u16(8)
 	u16(unix.IFLA_NET_NS_FD)
-	u32(7)
+	u32(uint32(ns.Fd()))
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Errorf("veth request\n got %x\nwant %x", got, want.Bytes())
 	}
@@ -136,7 +144,7 @@ func TestVethRequestEncoding(t *testing.T) {
 }
 
 func TestVethRequestSameNamespaceHasNoNSFD(t *testing.T) {
-	if bytes.Contains(vethRequest("ab", "cd", -1).bytes(1), order.AppendUint16(order.AppendUint16(nil, 8), unix.IFLA_NET_NS_FD)) {
+	if bytes.Contains(vethRequest(Veth{Name: "ab", Peer: "cd"}).bytes(1), order.AppendUint16(order.AppendUint16(nil, 8), unix.IFLA_NET_NS_FD)) {
 		t.Error("a peer in the same namespace must not carry IFLA_NET_NS_FD")
 	}
 }
@@ -190,7 +198,7 @@ func TestParseRejectsMalformed(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add(fixture(f, "getlink-dump"))
 	f.Add(fixture(f, "newlink-unknown-kind"))
-	f.Add(vethRequest("a", "b", 3).bytes(1))
+	f.Add(vethRequest(Veth{Name: "a", Peer: "b", Index: 3}).bytes(1))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		msgs, _ := ParseMessages(b)
 		for _, m := range msgs {
