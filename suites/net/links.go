@@ -82,15 +82,11 @@ func observeLinks(t *prop.Trial) (inside linksFacts, procDev []string, host []ne
 	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
 		return
 	}
-	p, err := t.Start(netSpec("net.links", a))
+	p, err := startNet(t, "net.links", a, &inside)
 	if err != nil {
 		return
 	}
-	if err = p.Facts(&inside); err != nil {
-		return
-	}
-	if inside.Veth != "" && inside.Veth != errname.OK {
-		err = prop.Skip("%s: the control needs a veth pair to give its disposable host an interface besides lo (%s)", vethMissing, inside.Veth)
+	if err = skipWithoutVeth(inside.Veth, "the control gives its disposable host an interface besides lo with a veth pair; probing for one"); err != nil {
 		return
 	}
 	if procDev, err = procNetDev(p.PID()); err != nil {
@@ -160,16 +156,13 @@ func linkNoLeak(t *prop.Trial) error {
 	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
 		return err
 	}
-	p, err := t.Start(netSpec("net.links", a))
+	var inside linksFacts
+	p, err := startNet(t, "net.links", a, &inside)
 	if err != nil {
 		return err
 	}
-	var inside linksFacts
-	if err := p.Facts(&inside); err != nil {
+	if err := skipWithoutVeth(inside.Veth, "creating a veth pair inside"); err != nil {
 		return err
-	}
-	if inside.Veth != errname.OK {
-		return prop.Skip("%s: creating a veth pair inside gave %s", vethMissing, inside.Veth)
 	}
 	procDev, err := procNetDev(p.PID())
 	if err != nil {

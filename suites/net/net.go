@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
@@ -151,9 +152,24 @@ func sandboxLoUp(t *prop.Trial) error {
 	return loUp(nsfs.ID{})
 }
 
-// netSpec is a held helper in a new network namespace.
-func netSpec(action string, args any) helper.Spec {
-	return helper.Spec{Action: action, Args: args, Cloneflags: unix.CLONE_NEWNET, Hold: true}
+// startNet starts a held helper in a new network namespace (as the trial
+// says) and decodes its facts into facts.
+func startNet(t *prop.Trial, action string, args, facts any) (*helper.Process, error) {
+	p, err := t.Start(helper.Spec{Action: action, Args: args, Cloneflags: unix.CLONE_NEWNET, Hold: true})
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Facts(facts)
+}
+
+// skipWithoutVeth is the skip of an environment without veth, when a helper
+// reports that creating a pair (for why) gave outcome; nil when it worked
+// or was not tried.
+func skipWithoutVeth(outcome, why string) error {
+	if outcome == "" || outcome == errname.OK {
+		return nil
+	}
+	return prop.Skip("%s: %s gave %s", vethMissing, why, outcome)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -84,12 +84,9 @@ func portsIndependent(t *prop.Trial) error {
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := t.Start(netSpec("net.listen", listenArgs{Forbidden: forbidden, Network: "tcp4", Address: addr}))
-	if err != nil {
-		return err
-	}
 	var inside listenFacts
-	if err := p.Facts(&inside); err != nil {
+	p, err := startNet(t, "net.listen", listenArgs{Forbidden: forbidden, Network: "tcp4", Address: addr}, &inside)
+	if err != nil {
 		return err
 	}
 	helperListens, err := tcpListening(p.PID(), port)
@@ -153,12 +150,9 @@ var _ = prop.Register(prop.Property{
 
 func abstractIsolated(t *prop.Trial) error {
 	name := "@" + prop.UniqueName("nscheck-")
-	p, err := t.Start(netSpec("net.listen", listenArgs{Network: "unix", Address: name}))
-	if err != nil {
-		return err
-	}
 	var inside listenFacts
-	if err := p.Facts(&inside); err != nil {
+	p, err := startNet(t, "net.listen", listenArgs{Network: "unix", Address: name}, &inside)
+	if err != nil {
 		return err
 	}
 	helperLists, err := unixListed(strconv.Itoa(p.PID()), name)
@@ -265,12 +259,8 @@ func sysctlPerNS(t *prop.Trial) error {
 	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
 		return err
 	}
-	p, err := t.Start(netSpec("net.sysctl", a))
-	if err != nil {
-		return err
-	}
 	var inside sysctlFacts
-	if err := p.Facts(&inside); err != nil {
+	if _, err := startNet(t, "net.sysctl", a, &inside); err != nil {
 		return err
 	}
 	during, err := readSysctl(key)

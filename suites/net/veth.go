@@ -188,12 +188,9 @@ func vethConnects(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	echo, err := t.Start(netSpec("net.udp-echo", struct{}{}))
-	if err != nil {
-		return err
-	}
 	var ef echoFacts
-	if err := echo.Facts(&ef); err != nil {
+	echo, err := startNet(t, "net.udp-echo", struct{}{}, &ef)
+	if err != nil {
 		return err
 	}
 	a := exchangeArgs{
@@ -201,16 +198,13 @@ func vethConnects(t *prop.Trial) error {
 		Name: prop.UniqueName("nsk"), Peer: prop.UniqueName("nsk"),
 		Port: ef.Port, Nonce: prop.UniqueName("nonce-"),
 	}
-	p, err := t.Start(netSpec("net.veth-exchange", a))
+	var inside exchangeFacts
+	p, err := startNet(t, "net.veth-exchange", a, &inside)
 	if err != nil {
 		return err
 	}
-	var inside exchangeFacts
-	if err := p.Facts(&inside); err != nil {
+	if err := skipWithoutVeth(inside.Veth, "creating a veth pair across two namespaces"); err != nil {
 		return err
-	}
-	if inside.Veth != errname.OK {
-		return prop.Skip("%s: creating a veth pair inside gave %s", vethMissing, inside.Veth)
 	}
 	after, err := links()
 	if err != nil {
