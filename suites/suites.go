@@ -5,6 +5,8 @@ package suites
 import (
 	_ "github.com/nscheck/nscheck/suites/ipc"
 	_ "github.com/nscheck/nscheck/suites/mnt"
+	_ "github.com/nscheck/nscheck/suites/net"
+	_ "github.com/nscheck/nscheck/suites/ns"
 	_ "github.com/nscheck/nscheck/suites/pid"
 	_ "github.com/nscheck/nscheck/suites/uts"
 )

@@ -43,6 +43,10 @@ func runControl(ctx context.Context, p *Property, rootless bool) (Observation, e
 	}
 	if rootless {
 		s.Cloneflags |= unix.CLONE_NEWUSER
+	}
+	if s.Cloneflags&unix.CLONE_NEWUSER != 0 {
+		// Root inside the sandbox's user namespace (also when the tested
+		// flag is CLONE_NEWUSER itself): it must mount its /proc and /tmp.
 		s.UIDMappings, s.GIDMappings = helper.RootMapping()
 	}
 	var obs Observation
@@ -131,6 +135,9 @@ func classify(err error) error {
 		if reason := ExplainStart(se); reason != "" {
 			return &SkipError{Reason: reason}
 		}
+	}
+	if errors.Is(err, unix.EROFS) {
+		return &SkipError{Reason: fmt.Sprintf("a file the check must write is on a read-only mount (%v); /proc/sys read-only is how container runtimes mount it: run nscheck where /proc/sys is writable (on the host, or a privileged container)", err)}
 	}
 	return err
 }
