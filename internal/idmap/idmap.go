@@ -64,17 +64,14 @@ func Write(pid int, kind string, m Map) error {
 	path := Path(pid, kind)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err
 	}
 	_, werr := f.Write([]byte(m.String()))
 	cerr := f.Close()
 	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
+		return werr // an *os.PathError naming the write and the file
 	}
-	if cerr != nil {
-		return fmt.Errorf("close %s: %w", path, cerr)
-	}
-	return nil
+	return cerr
 }
 
 // Parse parses the text of a map. It rejects what the kernel would never

@@ -82,17 +82,14 @@ func Write(pid int, offs []Offset) error {
 	path := Path(pid)
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
-		return fmt.Errorf("open %s: %w", path, err)
+		return err
 	}
 	_, werr := f.Write([]byte(Format(offs)))
 	cerr := f.Close()
 	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
+		return werr // an *os.PathError naming the write and the file
 	}
-	if cerr != nil {
-		return fmt.Errorf("close %s: %w", path, cerr)
-	}
-	return nil
+	return cerr
 }
 
 // Format renders offsets in the file's format: known clocks by name, any
