@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
@@ -41,13 +42,24 @@ func runControl(ctx context.Context, p *Property, rootless bool) (Observation, e
 		Cloneflags: SandboxFlags | p.Flag,
 		Timeout:    TrialTimeout,
 	}
-	if rootless {
+	switch {
+	case rootless:
 		s.Cloneflags |= unix.CLONE_NEWUSER
 		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+	case p.Flag&unix.CLONE_NEWUSER != 0:
+		// Root, and the user namespace is under test: the sandbox's own
+		// user namespace maps every id to itself, so that it plays the
+		// host (unmapped, it would lose every capability at exec).
+		s.UIDMappings, s.GIDMappings = identityMapping(), identityMapping()
 	}
 	var obs Observation
 	err := helper.Run(ctx, s, &obs)
 	return obs, err
+}
+
+// identityMapping maps every id to itself, as in the initial user namespace.
+func identityMapping() []syscall.SysProcIDMap {
+	return []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1<<32 - 1}}
 }
 
 // runSandbox is the sandbox's side: prepare, then run the check unisolated.
