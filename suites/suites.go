@@ -7,5 +7,6 @@ import (
 	_ "github.com/nscheck/nscheck/suites/mnt"
 	_ "github.com/nscheck/nscheck/suites/pid"
 	_ "github.com/nscheck/nscheck/suites/time"
+	_ "github.com/nscheck/nscheck/suites/user"
 	_ "github.com/nscheck/nscheck/suites/uts"
 )
