@@ -3,6 +3,7 @@
 package suites
 
 import (
+	_ "github.com/nscheck/nscheck/suites/cgroup"
 	_ "github.com/nscheck/nscheck/suites/ipc"
 	_ "github.com/nscheck/nscheck/suites/mnt"
 	_ "github.com/nscheck/nscheck/suites/pid"
