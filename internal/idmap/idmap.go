@@ -9,12 +9,13 @@
 package idmap
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/nscheck/nscheck/internal/columns"
 )
 
 // MaxExtents is the kernel's limit on the lines of one map (since 4.15).
@@ -61,17 +62,7 @@ func Read(pid int, kind string) (Map, error) {
 // Write writes m to the uid ("uid") or gid ("gid") map of pid in one
 // write(2), as the kernel requires. A map can be written once.
 func Write(pid int, kind string, m Map) error {
-	path := Path(pid, kind)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write([]byte(m.String()))
-	cerr := f.Close()
-	if werr != nil {
-		return werr // an *os.PathError naming the write and the file
-	}
-	return cerr
+	return os.WriteFile(Path(pid, kind), []byte(m.String()), 0)
 }
 
 // Parse parses the text of a map. It rejects what the kernel would never
@@ -79,37 +70,30 @@ func Write(pid int, kind string, m Map) error {
 // either side and more than MaxExtents lines.
 func Parse(r io.Reader) (Map, error) {
 	var m Map
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		cols := strings.Fields(sc.Text())
-		if len(cols) == 0 {
-			continue
-		}
-		if len(cols) != 3 {
-			return nil, fmt.Errorf("line %d: %d fields, want inside outside count", line, len(cols))
-		}
+	err := columns.Each(r, []string{"inside", "outside", "count"}, func(_ int, cols []string) error {
 		var v [3]uint32
 		for i, c := range cols {
 			n, err := strconv.ParseUint(c, 10, 32)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: field %d: %w", line, i+1, err)
+				return fmt.Errorf("field %d: %w", i+1, err)
 			}
 			v[i] = uint32(n)
 		}
 		e := Extent{Inside: v[0], Outside: v[1], Count: v[2]}
 		if err := e.valid(); err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			return err
 		}
 		for _, o := range m {
 			if overlaps(o.Inside, o.Count, e.Inside, e.Count) || overlaps(o.Outside, o.Count, e.Outside, e.Count) {
-				return nil, fmt.Errorf("line %d: extent %v overlaps %v", line, e, o)
+				return fmt.Errorf("extent %v overlaps %v", e, o)
 			}
 		}
 		if m = append(m, e); len(m) > MaxExtents {
-			return nil, fmt.Errorf("more than %d extents", MaxExtents)
+			return fmt.Errorf("more than %d extents", MaxExtents)
 		}
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -1,21 +1,14 @@
 package idmap
 
 import (
+	"github.com/nscheck/nscheck/internal/fixture"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 )
 
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "idmap", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
+func readFixture(tb testing.TB, name string) string { return fixture.Read(tb, "idmap", name) }
 
 var fixtures = []string{"initial", "root-single", "unwritten", "multi", "multi-gid", "nested-from-host", "nested-from-parent"}
 
@@ -36,7 +29,7 @@ func TestParseFixtures(t *testing.T) {
 		"nested-from-parent": {{0, 5, 1}},
 	}
 	for _, name := range fixtures {
-		got, err := Parse(strings.NewReader(fixture(t, name)))
+		got, err := Parse(strings.NewReader(readFixture(t, name)))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -47,7 +40,7 @@ func TestParseFixtures(t *testing.T) {
 }
 
 func TestTranslate(t *testing.T) {
-	m, err := Parse(strings.NewReader(fixture(t, "multi")))
+	m, err := Parse(strings.NewReader(readFixture(t, "multi")))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +100,7 @@ func manyExtents(n int) string {
 
 func TestStringRoundTrip(t *testing.T) {
 	for _, name := range fixtures {
-		m, _ := Parse(strings.NewReader(fixture(t, name)))
+		m, _ := Parse(strings.NewReader(readFixture(t, name)))
 		back, err := Parse(strings.NewReader(m.String()))
 		if err != nil || !reflect.DeepEqual(back, m) {
 			t.Errorf("%s: round trip gave %v, %v", name, back, err)
@@ -127,7 +120,7 @@ func TestReadSelf(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, name := range fixtures {
-		f.Add([]byte(fixture(f, name)))
+		f.Add([]byte(readFixture(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := Parse(strings.NewReader(string(data)))

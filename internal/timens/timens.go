@@ -10,7 +10,6 @@
 package timens
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -19,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/columns"
 )
 
 // Offset shifts one clock of a time namespace.
@@ -79,17 +80,7 @@ func Read(pid int) ([]Offset, error) {
 // EINVAL for a clock that cannot be shifted, and with EPERM without
 // CAP_SYS_TIME over the namespace.
 func Write(pid int, offs []Offset) error {
-	path := Path(pid)
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write([]byte(Format(offs)))
-	cerr := f.Close()
-	if werr != nil {
-		return werr // an *os.PathError naming the write and the file
-	}
-	return cerr
+	return os.WriteFile(Path(pid), []byte(Format(offs)), 0)
 }
 
 // Format renders offsets in the file's format: known clocks by name, any
@@ -106,33 +97,26 @@ func Format(offs []Offset) string {
 // Parse parses the text of a timens_offsets file.
 func Parse(r io.Reader) ([]Offset, error) {
 	var out []Offset
-	sc := bufio.NewScanner(r)
-	for line := 1; sc.Scan(); line++ {
-		cols := strings.Fields(sc.Text())
-		if len(cols) == 0 {
-			continue
-		}
-		if len(cols) != 3 {
-			return nil, fmt.Errorf("line %d: %d fields, want clock seconds nanoseconds", line, len(cols))
-		}
+	err := columns.Each(r, []string{"clock", "seconds", "nanoseconds"}, func(_ int, cols []string) error {
 		clock, err := parseClock(cols[0])
 		if err != nil {
-			return nil, fmt.Errorf("line %d: %w", line, err)
+			return err
 		}
 		sec, err := strconv.ParseInt(cols[1], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: seconds: %w", line, err)
+			return fmt.Errorf("seconds: %w", err)
 		}
 		nsec, err := strconv.ParseInt(cols[2], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: nanoseconds: %w", line, err)
+			return fmt.Errorf("nanoseconds: %w", err)
 		}
 		if nsec < 0 || nsec >= int64(time.Second) {
-			return nil, fmt.Errorf("line %d: nanoseconds %d out of [0, 1e9)", line, nsec)
+			return fmt.Errorf("nanoseconds %d out of [0, 1e9)", nsec)
 		}
 		out = append(out, Offset{Clock: clock, Sec: sec, Nsec: nsec})
-	}
-	if err := sc.Err(); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	return out, nil

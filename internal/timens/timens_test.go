@@ -1,8 +1,7 @@
 package timens
 
 import (
-	"os"
-	"path/filepath"
+	"github.com/nscheck/nscheck/internal/fixture"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,14 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func fixture(t testing.TB, name string) string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "timens", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(data)
-}
+func readFixture(tb testing.TB, name string) string { return fixture.Read(tb, "timens", name) }
 
 var fixtures = []string{"zero", "positive", "negative"}
 
@@ -33,7 +25,7 @@ func TestParseFixtures(t *testing.T) {
 		"negative": {{mono, -300, 0}, {boot, 1000000, 0}},
 	}
 	for _, name := range fixtures {
-		got, err := Parse(strings.NewReader(fixture(t, name)))
+		got, err := Parse(strings.NewReader(readFixture(t, name)))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -41,7 +33,7 @@ func TestParseFixtures(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got, cases[name])
 		}
 	}
-	offs, _ := Parse(strings.NewReader(fixture(t, "negative")))
+	offs, _ := Parse(strings.NewReader(readFixture(t, "negative")))
 	if d := Lookup(offs, mono).Duration(); d != -300*time.Second {
 		t.Errorf("monotonic offset = %v", d)
 	}
@@ -70,7 +62,7 @@ func TestParseRejects(t *testing.T) {
 }
 
 func TestParseUptime(t *testing.T) {
-	d, err := ParseUptime(fixture(t, "uptime-boottime-offset"))
+	d, err := ParseUptime(readFixture(t, "uptime-boottime-offset"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +95,7 @@ func TestMonotonicSources(t *testing.T) {
 
 func FuzzParse(f *testing.F) {
 	for _, name := range fixtures {
-		f.Add([]byte(fixture(f, name)))
+		f.Add([]byte(readFixture(f, name)))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		offs, err := Parse(strings.NewReader(string(data)))
@@ -118,7 +110,7 @@ func FuzzParse(f *testing.F) {
 }
 
 func FuzzParseUptime(f *testing.F) {
-	f.Add(fixture(f, "uptime-boottime-offset"))
+	f.Add(readFixture(f, "uptime-boottime-offset"))
 	f.Fuzz(func(t *testing.T, s string) {
 		if d, err := ParseUptime(s); err == nil && d < 0 {
 			t.Fatalf("negative uptime %v from %q", d, s)

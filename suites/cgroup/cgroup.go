@@ -102,15 +102,12 @@ func read(target int) (any, error) {
 // unifiedPath is the cgroup2 path of pid (0 means self) in /proc/<pid>/cgroup,
 // relative to the reader's cgroup namespace root.
 func unifiedPath(pid int) (string, error) {
-	fs, err := procfs.NewFS("/proc")
-	if err != nil {
-		return "", fmt.Errorf("open procfs: %w", err)
-	}
 	var proc procfs.Proc
+	var err error
 	if pid == 0 {
-		proc, err = fs.Self()
+		proc, err = procfs.Self()
 	} else {
-		proc, err = fs.Proc(pid)
+		proc, err = procfs.NewProc(pid)
 	}
 	if err != nil {
 		return "", fmt.Errorf("procfs: %w", err)

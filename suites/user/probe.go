@@ -236,11 +236,7 @@ func startProbe(t *prop.Trial, who string, a probeArgs, m *idMap) (*probed, erro
 }
 
 func status(pid int) (*procfs.ProcStatus, error) {
-	fs, err := procfs.NewFS("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("open procfs: %w", err)
-	}
-	proc, err := fs.Proc(pid)
+	proc, err := procfs.NewProc(pid)
 	if err != nil {
 		return nil, fmt.Errorf("procfs: %w", err)
 	}
@@ -261,17 +257,4 @@ func errText(err error) string {
 		return pe.Err.Error()
 	}
 	return err.Error()
-}
-
-// writeFile writes data to a /proc file in one write(2).
-func writeFile(path, data string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write([]byte(data))
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	return werr
 }

@@ -216,8 +216,8 @@ func setgroupsDenySticky(t *prop.Trial) error {
 		return err
 	}
 	path := fmt.Sprintf("/proc/%d/setgroups", p.PID())
-	deny := writeFile(path, "deny")
-	allow := writeFile(path, "allow")
+	deny := os.WriteFile(path, []byte("deny"), 0)
+	allow := os.WriteFile(path, []byte("allow"), 0)
 	final, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read %s: %w", path, err)
