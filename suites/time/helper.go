@@ -167,7 +167,10 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 	if err != nil {
 		return nil, f, err
 	}
-	return p, f, p.Facts(&f)
+	if err := p.Facts(&f); err != nil {
+		return nil, f, err
+	}
+	return p, f, nil
 }
 
 var noTimeNS = prop.Skip("this kernel has no time namespaces (/proc/self/ns/time absent or unshare(CLONE_NEWTIME) EINVAL): it needs CONFIG_TIME_NS=y, Linux 5.6+")

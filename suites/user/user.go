@@ -284,7 +284,9 @@ func capsDroppedOnExec(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	p.Release()
+	if err := p.Release(); err != nil {
+		return err
+	}
 	// The reference: the same clone and execve as root inside.
 	ref, err := startProbe(t, "uid 0: ", probeArgs{}, &idMap{inside: 0, uid: uid, gid: gid})
 	if err != nil {
