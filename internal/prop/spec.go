@@ -106,6 +106,11 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 		return ev
 	}
 	ev.ControlEvidence = c.obs.Evidence
+	if skip, ok := asSkip(c.err); ok {
+		ev.skip = skip.Reason
+		ev.Control, ev.ControlReason = ControlNotRun, skip.Reason
+		return ev
+	}
 	switch {
 	case c.err != nil:
 		ev.err = fmt.Errorf("control: %w", c.err)

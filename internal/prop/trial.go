@@ -52,11 +52,17 @@ func newTrial(ctx context.Context, p *Property, isolated, rootless, sandboxed bo
 func (t *Trial) Context() context.Context { return t.ctx }
 
 // Flags returns the clone flags a helper of this trial gets for the flags
-// the check asks for: without the flag under test in a control, plus a user
-// namespace mapping root to the caller when the run is rootless.
+// the check asks for: without the flag under test in a control (and without
+// id maps when that leaves no user namespace), plus a user namespace mapping
+// root to the caller when the run is rootless.
 func (t *Trial) Flags(s *helper.Spec) {
 	if !t.Isolated {
 		s.Cloneflags &^= t.Prop.Flag
+		if s.Cloneflags&unix.CLONE_NEWUSER == 0 {
+			// Withheld user namespace: nothing to map (writing the maps
+			// of a process in the caller's namespace fails).
+			s.UIDMappings, s.GIDMappings = nil, nil
+		}
 	}
 	if t.Rootless && !t.Sandboxed && s.Cloneflags != 0 && s.Cloneflags&unix.CLONE_NEWUSER == 0 && s.Credential == nil {
 		s.Cloneflags |= unix.CLONE_NEWUSER
