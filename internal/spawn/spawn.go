@@ -285,19 +285,24 @@ func (c *Child) Wait() (syscall.WaitStatus, error) {
 	return c.status(), nil
 }
 
-// Kill sends SIGKILL to the child unless it has exited.
+// Kill sends SIGKILL to the child unless it has been reaped (through its
+// pidfd, so never to a recycled pid).
 func (c *Child) Kill() {
+	if c.exited() {
+		return
+	}
+	if c.pidfd < 0 || unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0) != nil {
+		_ = c.cmd.Process.Kill()
+	}
+}
+
+func (c *Child) exited() bool {
 	select {
 	case <-c.done:
-		return
+		return true
 	default:
+		return false
 	}
-	if c.pidfd >= 0 {
-		if err := unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0); err == nil {
-			return
-		}
-	}
-	_ = c.cmd.Process.Kill()
 }
 
 // Close kills the child if it still runs, reaps it and frees its pipes.

@@ -80,11 +80,7 @@ var _ = prop.Register(prop.Property{
 // startsAsCopy has a creator, in a UTS namespace of its own so that its names
 // differ from the host's, create the namespace under test.
 func startsAsCopy(t *prop.Trial) error {
-	before, err := Get()
-	if err != nil {
-		return err
-	}
-	forbidden, err := guard(t)
+	before, forbidden, err := baseline(t)
 	if err != nil {
 		return err
 	}

@@ -73,17 +73,12 @@ var _ = prop.Register(prop.Property{
 })
 
 func setnsRejoin(t *prop.Trial) error {
-	before, err := Get()
-	if err != nil {
-		return err
-	}
-	forbidden, err := guard(t)
+	before, forbidden, err := baseline(t)
 	if err != nil {
 		return err
 	}
 	value := prop.UniqueName("nscheck-")
-	held, err := t.Start(helper.Spec{Action: "uts.set", Args: setArgs{Kind: hostname.kind, Value: value, Forbidden: forbidden},
-		Cloneflags: unix.CLONE_NEWUTS, Hold: true})
+	held, _, err := startSetter(t, hostname, value, forbidden)
 	if err != nil {
 		return err
 	}

@@ -89,51 +89,55 @@ func set(a setArgs) error {
 	return nil
 }
 
-// guard is the Forbidden namespace for the helpers of t: the observer's own
-// UTS namespace in a real run, none in a control.
-func guard(t *prop.Trial) (nsfs.ID, error) {
-	if t.Sandboxed {
-		return nsfs.ID{}, nil
+// baseline reads what every UTS check needs before it changes anything: the
+// observer's names, and the Forbidden namespace for its helpers (the
+// observer's own UTS namespace in a real run, none in a control).
+func baseline(t *prop.Trial) (Names, nsfs.ID, error) {
+	before, err := Get()
+	if err != nil || t.Sandboxed {
+		return before, nsfs.ID{}, err
 	}
-	return nsfs.Of(0, "uts")
+	forbidden, err := nsfs.Of(0, "uts")
+	return before, forbidden, err
 }
 
-var _ = prop.Register(prop.Property{
-	ID:    "uts.hostname-local",
-	Title: "sethostname inside a new UTS namespace is seen inside; the host's hostname is unchanged",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWUTS,
-	Check: func(t *prop.Trial) error { return nameLocal(t, hostname) },
-})
+// nameLocal is the uts.<name>-local property.
+func nameLocal(n name) prop.Property {
+	return prop.Property{
+		ID:    "uts." + n.kind + "-local",
+		Title: "set" + n.kind + " inside a new UTS namespace is seen inside; the host's " + n.kind + " is unchanged",
+		Needs: prop.NeedUserns,
+		Flag:  unix.CLONE_NEWUTS,
+		Check: func(t *prop.Trial) error { return checkNameLocal(t, n) },
+	}
+}
 
-var _ = prop.Register(prop.Property{
-	ID:    "uts.domainname-local",
-	Title: "setdomainname inside a new UTS namespace is seen inside; the host's domain name is unchanged",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWUTS,
-	Check: func(t *prop.Trial) error { return nameLocal(t, domainname) },
-})
-
+var _ = prop.Register(nameLocal(hostname))
+var _ = prop.Register(nameLocal(domainname))
 var _ = prop.Register(prop.DistinctNS("uts", prop.NeedUserns))
 
-// nameLocal sets name n in a held helper and compares both sides.
-func nameLocal(t *prop.Trial, n name) error {
-	before, err := Get()
+// startSetter starts a held helper in a new UTS namespace that sets name n
+// to value, and returns it with the names it saw.
+func startSetter(t *prop.Trial, n name, value string, forbidden nsfs.ID) (*helper.Process, Names, error) {
+	args := setArgs{Kind: n.kind, Value: value, Forbidden: forbidden}
+	p, err := t.Start(helper.Spec{Action: "uts.set", Args: args, Cloneflags: unix.CLONE_NEWUTS, Hold: true})
 	if err != nil {
-		return err
+		return nil, Names{}, err
 	}
-	forbidden, err := guard(t)
+	var inside Names
+	err = p.Facts(&inside)
+	return p, inside, err
+}
+
+// checkNameLocal sets name n in a held helper and compares both sides.
+func checkNameLocal(t *prop.Trial, n name) error {
+	before, forbidden, err := baseline(t)
 	if err != nil {
 		return err
 	}
 	value := prop.UniqueName("nscheck-")
-	args := setArgs{Kind: n.kind, Value: value, Forbidden: forbidden}
-	p, err := t.Start(helper.Spec{Action: "uts.set", Args: args, Cloneflags: unix.CLONE_NEWUTS, Hold: true})
+	_, inside, err := startSetter(t, n, value, forbidden)
 	if err != nil {
-		return err
-	}
-	var inside Names
-	if err := p.Facts(&inside); err != nil {
 		return err
 	}
 	t.Inside(n.kind, n.get(inside))
