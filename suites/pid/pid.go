@@ -149,8 +149,8 @@ func killOutside(t *prop.Trial) error {
 	return nil
 }
 
-// NSpid reads the NSpid line of /proc/<pid>/status: the pid in each PID
-// namespace from the reader's down to the process's own.
+// NSpid reads the NSpid line of /proc/<pid>/status (0: this process): the
+// pid in each PID namespace from the reader's down to the process's own.
 func NSpid(pid int) ([]uint64, error) {
 	st, err := status(procfs.Proc.NewStatus, pid)
 	return st.NSpids, err
@@ -162,10 +162,14 @@ func PPid(pid int) (int, error) {
 	return st.PPID, err
 }
 
-// status reads a procfs file of pid with read.
+// status reads a procfs file of pid (0: this process, through /proc/self,
+// which is right in a new PID namespace too) with read.
 func status[T any](read func(procfs.Proc) (T, error), pid int) (T, error) {
 	var zero T
-	proc, err := procfs.NewProc(pid)
+	proc, err := procfs.Self()
+	if pid != 0 {
+		proc, err = procfs.NewProc(pid)
+	}
 	if err != nil {
 		return zero, fmt.Errorf("procfs: %w", err)
 	}
