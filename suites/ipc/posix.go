@@ -12,6 +12,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/mqueue"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -45,24 +46,13 @@ func mqCreate(a mqArgs) (any, error) {
 	if host, err := inHostNS(a.Forbidden); err != nil || host {
 		return mqFacts{HostNS: host}, err
 	}
-	mnt, err := nsfs.Of(0, "mnt")
-	if err != nil {
-		return nil, err
-	}
-	if mnt == a.ForbiddenMnt {
-		return nil, fmt.Errorf("refusing to mount: this helper is in the host's mount namespace %s", mnt)
-	}
 	fd, err := mqueue.Open(a.Name, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR, 0o600)
 	if err != nil {
 		return nil, helper.Fail("mq_open", err)
 	}
 	defer unix.Close(fd)
-	// Deliberately private: with a shared / the mount would propagate out.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, helper.Fail("mount --make-rprivate /", err)
-	}
-	if err := unix.Mount("mqueue", mqMountPoint, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return nil, helper.Fail("mount mqueue "+mqMountPoint, err)
+	if err := ownmount.Mount(a.ForbiddenMnt, "mqueue", mqMountPoint); err != nil {
+		return nil, err
 	}
 	_, err = os.Stat(path.Join(mqMountPoint, a.Name))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

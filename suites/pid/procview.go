@@ -10,6 +10,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -22,7 +23,7 @@ type procView struct {
 
 func init() {
 	helper.Handle("pid.proc-view", func(forbiddenMnt nsfs.ID) (any, error) {
-		if err := mountOwnProc(forbiddenMnt); err != nil {
+		if err := ownmount.Mount(forbiddenMnt, "proc", "/proc"); err != nil {
 			return nil, err
 		}
 		self, err := os.Readlink("/proc/self")
@@ -39,27 +40,6 @@ func init() {
 		}
 		return v, nil
 	})
-}
-
-// mountOwnProc mounts, in the helper's own mount namespace made private, a
-// proc for its PID namespace over /proc. forbidden is the host's mount
-// namespace: a helper in it refuses to mount anything.
-func mountOwnProc(forbidden nsfs.ID) error {
-	own, err := nsfs.Of(0, "mnt")
-	if err != nil {
-		return err
-	}
-	if own == forbidden {
-		return fmt.Errorf("refusing to mount: this helper is in the host's mount namespace %s", own)
-	}
-	// Deliberately private: with a shared / the mount would propagate out.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return helper.Fail("mount --make-rprivate /", err)
-	}
-	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		return helper.Fail("mount proc /proc", err)
-	}
-	return nil
 }
 
 var _ = prop.Register(prop.Property{

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 )
@@ -174,7 +175,7 @@ type orphanFacts struct {
 
 func init() {
 	helper.Handle("pid.orphan-init", func(a treeArgs) (any, error) {
-		if err := mountOwnProc(a.ForbiddenMnt); err != nil {
+		if err := ownmount.Mount(a.ForbiddenMnt, "proc", "/proc"); err != nil {
 			return nil, err
 		}
 		// The maker starts the orphan-to-be and exits: once it is reaped,
