@@ -81,6 +81,11 @@ func unprivilegedDenied(t *prop.Trial) error {
 		privilege = fmt.Sprintf("dropped to uid/gid %d, no user namespace", Nobody)
 	}
 	p, err := t.Start(s)
+	var se *helper.StartError
+	if errors.As(err, &se) && s.Credential != nil && helper.Errno(se) == unix.EACCES {
+		return prop.Skip("uid %d cannot execute this binary (exec: EACCES) to run the helper; "+
+			"make the binary and every directory above it world-executable (chmod o+x)", Nobody)
+	}
 	if err != nil {
 		return err
 	}
