@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -89,6 +90,10 @@ func limitsPerNS(t *prop.Trial) error {
 	}
 	a := sysctlArgs{Path: msgmni, Value: value, Forbidden: forbidden}
 	p, err := t.Start(helper.Spec{Action: "ipc.sysctl-set", Args: a, Cloneflags: unix.CLONE_NEWIPC, Hold: true})
+	if errors.Is(err, unix.EROFS) {
+		return prop.Skip("/proc/sys is mounted read-only here (as container runtimes mount it), so no sysctl can be written, "+
+			"not even in a new IPC namespace: %v; run nscheck on the host or with a writable /proc/sys", err)
+	}
 	if err != nil {
 		return err
 	}
