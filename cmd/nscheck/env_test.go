@@ -190,7 +190,7 @@ func namespaceOf(d diag.Diagnosis, typ string) diag.Namespace {
 // knob and the fix; the diagnosis in the report says the same.
 func TestInjectedMaxUTSZeroSkips(t *testing.T) {
 	needRoot(t)
-	res := inUserNS(t, "uts", 1, "", "run", "--label-filter", "ns:uts", "--json", "-")
+	res := inUserNS(t, "uts", 1, "", "run", "--label-filter", "ns:uts && needs:userns", "--json", "-")
 	if res.code != 0 {
 		t.Errorf("exit %d (skips must not fail the run)\n%s", res.code, res.stderr)
 	}
