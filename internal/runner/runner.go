@@ -117,7 +117,7 @@ func Run(o Options) (*report.Report, error) {
 	ginkgo.RunSpecs(t, "nscheck", suiteCfg, repCfg)
 
 	collectMu.Lock()
-	results := collected
+	results := append([]report.Result{}, collected...) // [] not null in JSON when none ran
 	collectMu.Unlock()
 	rep := &report.Report{
 		Schema:    report.Schema,
