@@ -24,11 +24,17 @@ check: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+
+# The GitHub Actions workflows are checked by actionlint (and, through it,
+# their shell steps by shellcheck when it is installed).
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 # Short fuzzing runs of every parser (corpora in testdata/fuzz).
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/sysvipc
+	$(GO) test -run '^$$' -fuzz FuzzWrite -fuzztime $(FUZZTIME) ./internal/render/prom
 
 clean:
 	rm -rf bin

@@ -51,7 +51,7 @@ type browser struct{ bin string }
 
 func chromium(t *testing.T) browser {
 	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser"} {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
 		if p, err := exec.LookPath(name); err == nil {
 			return browser{p}
 		}
