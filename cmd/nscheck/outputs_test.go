@@ -210,3 +210,26 @@ func TestEmptyRunReportValid(t *testing.T) {
 		t.Errorf("%d results", len(rep.Results))
 	}
 }
+
+// writeGrid (what nscheck matrix calls) writes the grid faces; it has no
+// Prometheus face.
+func TestWriteGridFiles(t *testing.T) {
+	dir := t.TempDir()
+	o := &outputs{html: filepath.Join(dir, "m.html"), markdown: filepath.Join(dir, "m.md"), prometheus: filepath.Join(dir, "m.prom")}
+	var reps []*report.Report
+	for _, name := range []string{"root", "rootless"} {
+		reps = append(reps, readReport(t, filepath.Join("..", "..", "fixtures", "reports", name+".json")))
+	}
+	if err := o.writeGrid(reps); err != nil {
+		t.Fatal(err)
+	}
+	if page := readString(t, o.html); !strings.Contains(page, "<h1>nscheck matrix</h1>") || !strings.Contains(page, "ci-rootless/") {
+		t.Errorf("html grid:\n%.400s", page)
+	}
+	if md := readString(t, o.markdown); !strings.Contains(md, "## nscheck matrix: 2 reports") {
+		t.Errorf("markdown grid:\n%s", md)
+	}
+	if _, err := os.Stat(o.prometheus); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a grid wrote Prometheus metrics: %v", err)
+	}
+}
