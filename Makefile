@@ -24,6 +24,11 @@ check: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
+
+# The GitHub Actions workflows are checked by actionlint (and, through it,
+# their shell steps by shellcheck when it is installed).
+ACTIONLINT := github.com/rhysd/actionlint/cmd/actionlint@v1.7.12
 
 # Short fuzzing runs of every Fuzz function of every package (the corpora
 # the fuzzer finds interesting are kept in each package's testdata/fuzz).

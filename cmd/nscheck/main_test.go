@@ -90,10 +90,7 @@ func TestRunCoreFourPassWithControls(t *testing.T) {
 	if res.code != 0 {
 		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	rep, err := report.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rep := readReport(t, path) // checked against the JSON Schema
 	if rep.Schema != report.Schema || rep.Privilege.Mode != "root" || rep.Kernel.Version == "" || rep.StartedAt.IsZero() {
 		t.Errorf("report header incomplete: %+v", rep)
 	}

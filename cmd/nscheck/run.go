@@ -19,9 +19,11 @@ func init() {
 }
 
 func runCmd(args []string) int {
-	fs := newFlags("run", "run [--json FILE] [--junit FILE] [--label-filter EXPR] [--focus REGEX] [-v|-q]")
+	fs := newFlags("run", "run [--json FILE] [--junit FILE] [--html FILE] [--markdown FILE] [--prometheus FILE] [--host NAME] [--label-filter EXPR] [--focus REGEX] [-v|-q]")
 	jsonOut := fs.String("json", "", "write the nscheck/v1 JSON report to `FILE` (- for stdout)")
 	junitOut := fs.String("junit", "", "write a JUnit XML report to `FILE`")
+	files := addOutputFlags(fs, true)
+	host := fs.String("host", "", "name the machine in the report as `NAME` (default: the hostname; e.g. a Kubernetes node name)")
 	labels := fs.String("label-filter", "", "run only properties whose labels match `EXPR` (prop:<id>, ns:<type>, needs:root|userns)")
 	var focus stringList
 	fs.Var(&focus, "focus", "run only properties whose id or title matches `REGEX` (repeatable)")
@@ -56,6 +58,12 @@ func runCmd(args []string) int {
 		GinkgoOutput: *ginkgoOut,
 		NoGuard:      *noGuard,
 	}
+	// A live progress line while the suites run, on a terminal only.
+	var live *progress
+	if !*quiet && isTerminal(os.Stderr) {
+		live = newProgress(os.Stderr, useColor(os.Stderr, *noColor))
+		opts.OnResult = live.result
+	}
 	if err := opts.Validate(); err != nil {
 		return fail(exitUsage, "run: %v", err)
 	}
@@ -71,12 +79,18 @@ func runCmd(args []string) int {
 	} else {
 		rep, err = runner.Run(opts)
 	}
+	if live != nil {
+		live.done()
+	}
 	if err != nil {
 		return fail(exitFail, "run: %v", err)
 	}
+	if *host != "" {
+		rep.Host = *host
+	}
 	text := os.Stdout
-	if *jsonOut == "-" {
-		text = os.Stderr // stdout carries the JSON
+	if *jsonOut == "-" || files.stdout() {
+		text = os.Stderr // stdout carries the JSON (or another report)
 	}
 	if err := report.WriteText(text, rep, report.TextOptions{Color: useColor(text, *noColor), Verbose: *verbose, Quiet: *quiet}); err != nil {
 		return fail(exitFail, "write report: %v", err)
@@ -90,6 +104,9 @@ func runCmd(args []string) int {
 		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return report.WriteJUnit(w, rep) }); err != nil {
 			return fail(exitFail, "write --junit: %v", err)
 		}
+	}
+	if err := files.write(rep); err != nil {
+		return fail(exitFail, "%v", err)
 	}
 	if len(rep.Results) == 0 {
 		fmt.Fprintln(os.Stderr, "nscheck: no property matched the filters")

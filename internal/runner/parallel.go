@@ -43,7 +43,7 @@ func RunParallel(ctx context.Context, exe string, o Options, procs int, childArg
 	}
 	var (
 		mu     sync.Mutex
-		merged []report.Result
+		merged = []report.Result{}
 		errs   []string
 		wg     sync.WaitGroup
 	)

@@ -123,7 +123,7 @@ func Run(o Options) (*report.Report, error) {
 	collectMu.Lock()
 	sr := suiteReport
 	collectMu.Unlock()
-	var results []report.Result
+	results := []report.Result{} // [] not null in JSON when none ran
 	for _, spec := range sr.SpecReports {
 		if res, ok := resultOf(spec); ok {
 			results = append(results, res)

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/schematest"
+)
+
+// One run writes every face of the report; each is what its reader
+// expects, and the host name given with --host is in all of them.
+func TestRunWritesEveryOutput(t *testing.T) {
+	needRoot(t)
+	dir := t.TempDir()
+	out := func(name string) string { return filepath.Join(dir, name) }
+	res := nscheck(t, "run", "-q", "--host", "node-7", "--focus", `uts\.(hostname-local|distinct-ns)`,
+		"--json", out("r.json"), "--html", out("r.html"), "--markdown", out("r.md"), "--prometheus", out("r.prom"))
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s%s", res.code, res.stdout, res.stderr)
+	}
+	rep := readReport(t, out("r.json"))
+	if rep.Host != "node-7" || len(rep.Results) == 0 {
+		t.Fatalf("report host %q, %d results", rep.Host, len(rep.Results))
+	}
+	if !strings.Contains(res.stdout, "host node-7") {
+		t.Errorf("text report does not name the host:\n%s", res.stdout)
+	}
+
+	page := readString(t, out("r.html"))
+	md := readString(t, out("r.md"))
+	for _, r := range rep.Results {
+		for name, text := range map[string]string{"html": page, "markdown": md} {
+			if !strings.Contains(text, r.ID) {
+				t.Errorf("%s lacks %s", name, r.ID)
+			}
+		}
+	}
+	if !strings.HasPrefix(page, "<!DOCTYPE html>") || !strings.Contains(page, `id="ns-uts"`) {
+		t.Errorf("not the HTML report:\n%.300s", page)
+	}
+	if !strings.Contains(md, "## nscheck: node-7/") {
+		t.Errorf("not the markdown report:\n%s", md)
+	}
+
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := p.TextToMetricFamilies(strings.NewReader(readString(t, out("r.prom"))))
+	if err != nil {
+		t.Fatalf("prometheus file: %v", err)
+	}
+	if n := len(fams["nscheck_property_passed"].GetMetric()); n != len(rep.Results) {
+		t.Errorf("%d nscheck_property_passed samples for %d results", n, len(rep.Results))
+	}
+	// Atomic writes leave no temporary file behind.
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 4 {
+		t.Errorf("files in the output directory: %v", entries)
+	}
+}
+
+func TestOutputErrorsFail(t *testing.T) {
+	needRoot(t)
+	res := nscheck(t, "run", "-q", "--focus", "uts.distinct-ns", "--prometheus", "/nonexistent/dir/x.prom")
+	if res.code != exitFail || !strings.Contains(res.stderr, "write --prometheus") {
+		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+	}
+}
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// openPTY opens a pseudo-terminal pair: nscheck writes to the terminal
+// (tty), the test reads what a person would see from the master.
+func openPTY(t *testing.T) (master, tty *os.File) {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here (/dev/ptmx: %v)", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatalf("open pts: %v", err)
+	}
+	return m, s
+}
+
+// nscheckOnTerminal runs nscheck with stdout and stderr on a terminal and
+// returns everything it wrote there (with the terminal's \r\n line ends).
+func nscheckOnTerminal(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	master, tty := openPTY(t)
+	defer master.Close()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), cliEnv+"=1"), env...)
+	cmd.Stdout, cmd.Stderr = tty, tty
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	tty.Close()
+	var out bytes.Buffer
+	_, err := io.Copy(&out, master) // EIO once the last writer is gone
+	if err != nil && !errors.Is(err, unix.EIO) {
+		t.Errorf("read terminal: %v", err)
+	}
+	_ = cmd.Wait()
+	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// On a terminal: colours, and a live progress line that is erased before
+// the report; NO_COLOR and -q are respected.
+func TestTerminalOutput(t *testing.T) {
+	needRoot(t)
+	env := []string{"NO_COLOR="}
+	code, screen := nscheckOnTerminal(t, env, "run", "--focus", `uts\.(hostname-local|distinct-ns)`)
+	if code != 0 {
+		t.Fatalf("exit %d:\n%q", code, screen)
+	}
+	for _, want := range []string{
+		"\r\x1b[Knscheck: 1 done (1 passed, 0 failed, 0 skipped), last \x1b[32mPASS\x1b[0m uts.",
+		"\r\x1b[Knscheck: 2 done (2 passed, 0 failed, 0 skipped)",
+		"\r\x1b[Knscheck: kernel ", // the line is erased, then the report
+		"\x1b[32mPASS\x1b[0m  uts.hostname-local",
+	} {
+		if !strings.Contains(screen, want) {
+			t.Errorf("terminal lacks %q:\n%q", want, screen)
+		}
+	}
+
+	_, screen = nscheckOnTerminal(t, []string{"NO_COLOR=1"}, "run", "--focus", `uts\.(hostname-local|distinct-ns)`)
+	if strings.Contains(screen, "\x1b[3") || !strings.Contains(screen, "PASS  uts.hostname-local") {
+		t.Errorf("NO_COLOR=1 still coloured:\n%q", screen)
+	}
+	if !strings.Contains(screen, "nscheck: 2 done") {
+		t.Errorf("no progress line without colour:\n%q", screen)
+	}
+
+	_, screen = nscheckOnTerminal(t, env, "run", "-q", "--focus", `uts\.(hostname-local|distinct-ns)`)
+	if strings.Contains(screen, "done (") || strings.Contains(screen, "uts.hostname-local") || !strings.Contains(screen, "2 passed, 0 failed") {
+		t.Errorf("-q shows progress or passes:\n%q", screen)
+	}
+}
+
+// Piped output has neither colour nor progress; -v adds the evidence.
+func TestPipedVerbose(t *testing.T) {
+	needRoot(t)
+	res := nscheck(t, "run", "-v", "--focus", "uts.hostname-local")
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s%s", res.code, res.stdout, res.stderr)
+	}
+	if strings.Contains(res.stdout+res.stderr, "\x1b[") || strings.Contains(res.stderr, "done (") {
+		t.Errorf("escape codes or progress on a pipe:\n%q\n%q", res.stdout, res.stderr)
+	}
+	for _, want := range []string{"        control: {", "        host: {", "        inside: {\"hostname\":"} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("-v lacks %q:\n%s", want, res.stdout)
+		}
+	}
+}
+
+// readReport reads a report that a test made nscheck write, checking it
+// against the JSON Schema first.
+func readReport(t *testing.T, path string) *report.Report {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := schematest.Validate(data); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	rep, err := report.Decode(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// A run that matches nothing still writes a valid report (results: []).
+func TestEmptyRunReportValid(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.json")
+	res := nscheck(t, "run", "--no-guard", "--focus", "no-such-property", "--json", path)
+	if res.code != 0 || !strings.Contains(res.stderr, "no property matched") {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if rep := readReport(t, path); len(rep.Results) != 0 {
+		t.Errorf("%d results", len(rep.Results))
+	}
+}
+
+// writeGrid (what nscheck matrix calls) writes the grid faces; it has no
+// Prometheus face.
+func TestWriteGridFiles(t *testing.T) {
+	dir := t.TempDir()
+	o := &outputs{html: filepath.Join(dir, "m.html"), markdown: filepath.Join(dir, "m.md"), prometheus: filepath.Join(dir, "m.prom")}
+	var reps []*report.Report
+	for _, name := range []string{"root", "rootless"} {
+		reps = append(reps, readReport(t, filepath.Join("..", "..", "fixtures", "reports", name+".json")))
+	}
+	if err := o.writeGrid(reps); err != nil {
+		t.Fatal(err)
+	}
+	if page := readString(t, o.html); !strings.Contains(page, "<h1>nscheck matrix</h1>") || !strings.Contains(page, "ci-rootless/") {
+		t.Errorf("html grid:\n%.400s", page)
+	}
+	if md := readString(t, o.markdown); !strings.Contains(md, "## nscheck matrix: 2 reports") {
+		t.Errorf("markdown grid:\n%s", md)
+	}
+	if _, err := os.Stat(o.prometheus); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a grid wrote Prometheus metrics: %v", err)
+	}
+}
