@@ -9,8 +9,12 @@ PKGS := ./...
 
 all: build
 
+# nscheck embeds its lean helper (internal/helperbin): built first, then
+# nscheck with the helperbin tag. A plain `go build ./cmd/nscheck` works too,
+# its helpers re-execute nscheck itself (slower to start).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/nscheck
+	CGO_ENABLED=0 $(GO) build -trimpath -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
+	CGO_ENABLED=0 $(GO) build -trimpath -tags helperbin -o $(BIN) ./cmd/nscheck
 
 # The whole test suite: unit tests, the property suites on this kernel (as
 # root they run every property), and the end-to-end tests of the command.

@@ -35,7 +35,7 @@ type Spec struct {
 	Hold bool
 	// Timeout bounds the helper; zero means DefaultTimeout.
 	Timeout time.Duration
-	// Exe overrides SelfExe (tests only).
+	// Exe overrides the binary to execute (see Exe); tests and benchmarks.
 	Exe string
 }
 
@@ -59,7 +59,7 @@ func RootMapping() (uids, gids []syscall.SysProcIDMap) {
 func Command(s Spec, reply, request *os.File) *exec.Cmd {
 	exe := s.Exe
 	if exe == "" {
-		exe = SelfExe
+		exe = Exe()
 	}
 	cmd := &exec.Cmd{
 		Path:       exe,

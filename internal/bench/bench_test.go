@@ -23,21 +23,38 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// buildNscheck builds the static nscheck binary once, for the catalog
-// benchmark only (plain `go test` of this package builds nothing).
-func buildNscheck(b *testing.B) string {
+// build builds a binary for a benchmark (plain `go test` of this package
+// builds nothing): nscheck as `make build` does, with its lean helper
+// embedded, or the lean helper alone.
+func build(b *testing.B, what string) string {
 	b.Helper()
-	bin := filepath.Join(b.TempDir(), "nscheck")
-	build := exec.Command("go", "build", "-o", bin, "github.com/nscheck/nscheck/cmd/nscheck")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
-		b.Fatalf("build nscheck: %v\n%s", err, out)
+	dir := b.TempDir()
+	helperBin := filepath.Join(dir, "nscheck-helper")
+	goBuild(b, helperBin, "github.com/nscheck/nscheck/internal/helperbin")
+	if what == "helper" {
+		return helperBin
 	}
+	// The embed directive wants the helper next to cmd/nscheck's sources.
+	embedded := filepath.Join("..", "..", "cmd", "nscheck", "nscheck-helper.bin")
+	data, err := os.ReadFile(helperBin)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(embedded, data, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	bin := filepath.Join(dir, "nscheck")
+	goBuild(b, bin, "-tags", "helperbin", "github.com/nscheck/nscheck/cmd/nscheck")
 	return bin
 }
 
-func init() {
-	helper.Handle("bench.noop", func(struct{}) (any, error) { return struct{}{}, nil })
+func goBuild(b *testing.B, out string, args ...string) {
+	b.Helper()
+	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-o", out}, args...)...)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("go build %v: %v\n%s", args, err, msg)
+	}
 }
 
 // unshareArgs are util-linux's flags for a namespace type; PID and time
@@ -54,12 +71,14 @@ func needRoot(b *testing.B) {
 	}
 }
 
-// BenchmarkSpawn: spawn -> answer -> reap of a helper with one new namespace.
+// BenchmarkSpawn: spawn -> answer -> reap of the helper binary nscheck uses
+// (the lean one), with one new namespace, doing nothing else.
 func BenchmarkSpawn(b *testing.B) {
 	needRoot(b)
+	exe := build(b, "helper")
 	for _, typ := range nsfs.Types {
 		b.Run(typ, func(b *testing.B) {
-			s := helper.Spec{Action: "bench.noop", Cloneflags: nsfs.Flags[typ]}
+			s := helper.Spec{Action: "prop.ns-id", Args: typ, Cloneflags: nsfs.Flags[typ], Exe: exe}
 			if typ == "user" {
 				s.UIDMappings, s.GIDMappings = helper.RootMapping()
 			}
@@ -94,7 +113,7 @@ func BenchmarkUnshare(b *testing.B) {
 // peak RSS of the run too.
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
-	nscheckBin := buildNscheck(b)
+	nscheckBin := build(b, "nscheck")
 	for _, procs := range []int{1, 2} {
 		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
 			var peak int64

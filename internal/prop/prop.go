@@ -1,5 +1,7 @@
 // Package prop turns an isolation property of the catalog (shared
-// PROPERTIES.md) into a Ginkgo spec with a negative control.
+// PROPERTIES.md) into a check with a negative control. It links no test
+// framework: the helper binary carries every check (a control runs one inside
+// its sandbox), and internal/specs wraps the catalog in Ginkgo specs.
 //
 // A property's Check is written once, as plain Go that spawns helpers and
 // compares what they saw with what the observer sees, recording each broken
@@ -14,7 +16,7 @@
 //
 // Because the control runs in another process there is no Ginkgo there, so a
 // check records expectations as data ([Trial.Expect]) and the spec asserts on
-// the outcome with Gomega.
+// the outcome with Gomega (internal/specs).
 package prop
 
 import (
@@ -70,9 +72,9 @@ var (
 	catalog   = map[string]*Property{}
 )
 
-// Register adds p to the catalog and defines its Ginkgo spec. Call it from a
-// package-level var in a suite package (a non-test file), so that the same
-// spec runs under `go test` and under `nscheck run`.
+// Register adds p to the catalog. Call it from a package-level var in a
+// suite package (a non-test file); internal/specs turns the catalog into
+// Ginkgo specs, so the same specs run under `go test` and `nscheck run`.
 func Register(p Property) bool {
 	if p.ID == "" || p.Title == "" || p.Check == nil || p.Needs == "" {
 		panic(fmt.Sprintf("prop: incomplete property %+v", p))
@@ -88,7 +90,6 @@ func Register(p Property) bool {
 	pp := &p
 	catalog[p.ID] = pp
 	catalogMu.Unlock()
-	defineSpec(pp)
 	return true
 }
 

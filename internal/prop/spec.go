@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
-	"github.com/onsi/ginkgo/v2"
-	"github.com/onsi/gomega"
 )
 
 // Control verdicts, as in the report schema.
@@ -18,10 +15,10 @@ const (
 	ControlNotRun   = "not-run"
 )
 
-// OutcomeEntry names the Ginkgo report entry that carries an Outcome.
+// OutcomeEntry names the report entry that carries an Outcome.
 const OutcomeEntry = "nscheck.outcome"
 
-// Outcome is what a property's spec attaches to its Ginkgo report: the
+// Outcome is what a property's spec attaches to its report: the
 // evidence of the real run and the verdict and evidence of the control.
 type Outcome struct {
 	Evidence        map[string]map[string]any `json:"evidence"`
@@ -35,40 +32,26 @@ type Outcome struct {
 // deadline as well).
 var TrialTimeout = 20 * time.Second
 
-func defineSpec(p *Property) {
-	ginkgo.It(SpecText(p), ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
-		out := Evaluate(ctx, p)
-		ginkgo.AddReportEntry(OutcomeEntry, out.Outcome, ginkgo.ReportEntryVisibilityFailureOrVerbose)
-		if out.skip != "" {
-			ginkgo.Skip(out.skip)
-		}
-		if out.err != nil {
-			ginkgo.Fail(fmt.Sprintf("harness error in %s: %v", p.ID, out.err))
-		}
-		gomega.Expect(out.Leaks).To(gomega.BeEmpty(), "isolation broken: %s", p.ID)
-		gomega.Expect(out.Control).NotTo(gomega.Equal(ControlMissed),
-			"control missed: with the namespace withheld the check still saw no leak, so it cannot fail (%s)", out.ControlReason)
-	}, ginkgo.NodeTimeout(2*TrialTimeout+5*time.Second))
-}
-
 // SpecText is the text of a property's spec, what --focus matches.
 func SpecText(p *Property) string { return p.ID + ": " + p.Title }
 
-// evaluation is an Outcome plus what the spec does with it.
-type evaluation struct {
+// Evaluation is an Outcome plus what the spec does with it.
+type Evaluation struct {
 	Outcome
-	skip string
-	err  error
+	// Skip, when set, is why the environment cannot run the property.
+	Skip string
+	// Err is a harness error: the property fails.
+	Err error
 }
 
 // Evaluate runs the real check and the control side by side (they share
 // nothing: the control lives in its own sandbox) and combines them; a control
 // only counts when the real check completed.
-func Evaluate(ctx context.Context, p *Property) evaluation {
-	var ev evaluation
+func Evaluate(ctx context.Context, p *Property) Evaluation {
+	var ev Evaluation
 	rootless := !Capable()
 	if p.Needs == NeedRoot && !IsRoot() {
-		ev.skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
+		ev.Skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
 		ev.Control = ControlNotRun
 		return ev
 	}
@@ -93,9 +76,9 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 	if err != nil {
 		var skip *SkipError
 		if errors.As(err, &skip) {
-			ev.skip = skip.Reason
+			ev.Skip = skip.Reason
 		} else {
-			ev.err = err
+			ev.Err = err
 		}
 		ev.Control = ControlNotRun
 		ev.ControlReason = "the real check did not complete"
@@ -107,13 +90,13 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 	}
 	ev.ControlEvidence = c.obs.Evidence
 	if skip, ok := asSkip(c.err); ok {
-		ev.skip = skip.Reason
+		ev.Skip = skip.Reason
 		ev.Control, ev.ControlReason = ControlNotRun, skip.Reason
 		return ev
 	}
 	switch {
 	case c.err != nil:
-		ev.err = fmt.Errorf("control: %w", c.err)
+		ev.Err = fmt.Errorf("control: %w", c.err)
 		ev.Control, ev.ControlReason = ControlNotRun, c.err.Error()
 	case len(c.obs.Leaks) > 0:
 		ev.Control, ev.ControlReason = ControlDetected, strings.Join(c.obs.Leaks, "; ")

@@ -24,6 +24,7 @@ import (
 	"github.com/nscheck/nscheck/internal/hostsnap"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/specs"
 )
 
 // Options select and shape a run.
@@ -117,6 +118,7 @@ func Run(o Options) (*report.Report, error) {
 		formatter.ColorableStdOut = io.Discard
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
+	specs.Define()
 	t := &failT{}
 	ginkgo.RunSpecs(t, "nscheck", suiteCfg, repCfg)
 

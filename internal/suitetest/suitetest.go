@@ -13,6 +13,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	// Skip reasons in `go test` name the knob and the fix, as in nscheck.
 	_ "github.com/nscheck/nscheck/internal/diag"
+	"github.com/nscheck/nscheck/internal/specs"
 )
 
 // Main is a suite's TestMain.
@@ -24,5 +25,6 @@ func Main(m *testing.M) {
 // Run is a suite's only Test function.
 func Run(t *testing.T, suite string) {
 	gomega.RegisterFailHandler(ginkgo.Fail)
+	specs.Define()
 	ginkgo.RunSpecs(t, "nscheck "+suite)
 }
