@@ -1,0 +1,187 @@
+// Package guest is what nscheck does when it is the init process (PID 1)
+// of a virtual machine booted by `nscheck vm`: it sets up the little system
+// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2, the kernel
+// modules shipped in the initramfs), runs the whole catalog through
+// internal/runner, sends the JSON report to the host over the second UART
+// in a frame (see internal/vm) and powers the machine off.
+//
+// The console (ttyS0) is for humans: the kernel's messages interleave with
+// anything written there. The report goes to /dev/ttyS1, set to raw mode
+// (no newline translation) and drained with TCSBRK before the power-off, so
+// that the last byte has left the UART when QEMU stops.
+package guest
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/runner"
+	"github.com/nscheck/nscheck/internal/vm"
+)
+
+// ReportDevice is the guest side of the report channel.
+const ReportDevice = "/dev/ttyS1"
+
+// Hostname is the guest's hostname (the kernel's default is "(none)").
+const Hostname = "nscheck-vm"
+
+// helperTimeout is each helper's deadline in the guest: a spawn is several
+// times slower under emulation than on the host.
+const helperTimeout = 60 * time.Second
+
+// Detect reports whether this process is the guest's init: PID 1 with the
+// marker that `nscheck vm` puts on the kernel command line (the kernel
+// passes it to init as an environment variable). A container's PID 1 does
+// not have it.
+func Detect() bool { return os.Getpid() == 1 && os.Getenv(vm.GuestEnv) == "1" }
+
+// Main runs the guest and powers off; it does not return.
+func Main() {
+	logf("nscheck guest: setting up")
+	ch, err := run()
+	if err != nil {
+		logf("nscheck guest: %v", err)
+		if ch != nil {
+			_ = vm.WriteFrame(ch, vm.ErrorFrame, []byte(err.Error()))
+		}
+	}
+	if ch != nil {
+		drain(ch)
+	}
+	powerOff()
+}
+
+func run() (*os.File, error) {
+	if err := mountAll(); err != nil {
+		return nil, err
+	}
+	ch, err := openChannel(ReportDevice)
+	if err != nil {
+		return nil, err
+	}
+	rel := report.ThisKernel().Release
+	if err := vm.WriteFrame(ch, vm.Hello, []byte(rel)); err != nil {
+		return ch, err
+	}
+	if err := unix.Sethostname([]byte(Hostname)); err != nil {
+		return ch, fmt.Errorf("sethostname: %w", err)
+	}
+	var loadErrs []string
+	for _, err := range LoadModules("/" + vm.ModulesDir) {
+		logf("nscheck guest: %v", err)
+		loadErrs = append(loadErrs, err.Error())
+	}
+	helper.DefaultTimeout = helperTimeout
+	logf("nscheck guest: running the catalog on %s", rel)
+	rep, err := runner.Run(runner.Options{})
+	if err != nil {
+		return ch, fmt.Errorf("run the catalog: %w", err)
+	}
+	rep.Errors = append(rep.Errors, loadErrs...)
+	rep.VM = describe()
+	data, err := json.Marshal(rep)
+	if err != nil {
+		return ch, fmt.Errorf("encode the report: %w", err)
+	}
+	logf("nscheck guest: %d passed, %d failed, %d skipped; sending the report (%d bytes)",
+		rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, len(data))
+	return ch, vm.WriteFrame(ch, vm.ReportFrame, data)
+}
+
+// mountAll mounts what the catalog and Go's os/exec need (exec opens
+// /dev/null). The guest's root is the initramfs; nothing here touches any
+// host.
+func mountAll() error {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+	} {
+		if err := unix.Mount(m.src, m.dst, m.fstype, unix.MS_NOSUID, ""); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
+		}
+	}
+	// cgroup2 for the cgroup properties; a kernel without it still runs the rest.
+	if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		logf("nscheck guest: mount cgroup2: %v", err)
+	}
+	return nil
+}
+
+// openChannel opens the report UART in raw mode: 8 bits, no newline or
+// flow-control translation, no echo.
+func openChannel(dev string) (*os.File, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the report channel: %w", err)
+	}
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: TCGETS: %w", dev, err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.CRTSCTS
+	t.Cflag |= unix.CS8 | unix.CLOCAL
+	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: TCSETS: %w", dev, err)
+	}
+	return f, nil
+}
+
+// drain waits until everything written to the UART has been sent
+// (tcdrain: TCSBRK with a non-zero argument).
+func drain(f *os.File) {
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1); err != nil {
+		logf("nscheck guest: drain %s: %v", f.Name(), err)
+	}
+}
+
+func powerOff() {
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		logf("nscheck guest: power off: %v", err)
+	}
+	// Returning from PID 1 panics the kernel; with panic=-1 and QEMU's
+	// -no-reboot that still stops the machine.
+	os.Exit(1)
+}
+
+// sysctls are the namespace knobs worth reading next to a VM's report.
+var sysctls = []string{
+	"kernel.unprivileged_userns_clone",
+	"user.max_user_namespaces",
+	"kernel.apparmor_restrict_unprivileged_userns",
+}
+
+// describe is the guest's side of the report's vm section: the kernel
+// command line and the namespace knobs as the kernel applied them.
+func describe() *report.VM {
+	v := &report.VM{Sysctls: map[string]string{}}
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		v.Cmdline = strings.TrimSpace(string(b))
+	}
+	for _, name := range sysctls {
+		b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/")))
+		if err == nil {
+			v.Sysctls[name] = strings.TrimSpace(string(b))
+		}
+	}
+	return v
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}

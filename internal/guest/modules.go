@@ -1,0 +1,69 @@
+package guest
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// LoadModules loads every module file in dir with finit_module(2), letting
+// the kernel decompress .ko.xz/.ko.zst/.ko.gz (MODULE_INIT_COMPRESSED_FILE,
+// 6.x kernels built with MODULE_DECOMPRESS). Modules that need another one
+// fail with ENOENT (unknown symbol) until it is loaded, so the files are
+// retried while any of them loads. It returns one error per module that
+// could not be loaded; a module already loaded (EEXIST) is not an error.
+func LoadModules(dir string) []error {
+	files, err := filepath.Glob(filepath.Join(dir, "*.ko*"))
+	if err != nil || len(files) == 0 {
+		return nil
+	}
+	sort.Strings(files)
+	failed := map[string]error{}
+	for pending := files; len(pending) > 0; {
+		var again []string
+		for _, f := range pending {
+			if err := loadModule(f); err != nil {
+				failed[f] = err
+				again = append(again, f)
+			} else {
+				delete(failed, f)
+			}
+		}
+		if len(again) == len(pending) {
+			break // no progress
+		}
+		pending = again
+	}
+	var errs []error
+	for _, f := range files {
+		if err := failed[f]; err != nil {
+			errs = append(errs, fmt.Errorf("load module %s: %w", filepath.Base(f), err))
+		}
+	}
+	return errs
+}
+
+func loadModule(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags := 0
+	if !strings.HasSuffix(path, ".ko") {
+		flags = unix.MODULE_INIT_COMPRESSED_FILE
+	}
+	err = unix.FinitModule(int(f.Fd()), "", flags)
+	if errors.Is(err, unix.EEXIST) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("finit_module: %w", err)
+	}
+	return nil
+}
