@@ -10,7 +10,7 @@ import (
 
 func TestParseSetupHeaderDebianFixtures(t *testing.T) {
 	for file, want := range map[string]string{
-		"debian-6.1.0-57-cloud-amd64.head":  "6.1.0-57-cloud-amd64",
+		"debian-6.1.0-57-cloud-amd64.head": "6.1.0-57-cloud-amd64",
 		"debian-6.12.117-cloud-amd64.head": "6.12.117+deb12-cloud-amd64",
 	} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "fixtures", "bzimage", file))
@@ -68,8 +68,8 @@ func fakeUnpacked(t *testing.T) string {
 	}
 	for p, data := range map[string][]byte{
 		filepath.Join(dir, "boot", "vmlinuz-6.12.117+deb12-cloud-amd64"): b,
-		filepath.Join(mods, "veth.ko.xz"):                                 []byte("module"),
-		filepath.Join(mods, "vxlan.ko.xz"):                                []byte("other"),
+		filepath.Join(mods, "veth.ko.xz"):                                []byte("module"),
+		filepath.Join(mods, "vxlan.ko.xz"):                               []byte("other"),
 	} {
 		if err := os.WriteFile(p, data, 0o644); err != nil {
 			t.Fatal(err)
