@@ -74,10 +74,14 @@ func run() (*os.File, error) {
 	if err := unix.Sethostname([]byte(Hostname)); err != nil {
 		return ch, fmt.Errorf("sethostname: %w", err)
 	}
+	loaded, errs := LoadModules("/" + vm.ModulesDir)
 	var loadErrs []string
-	for _, err := range LoadModules("/" + vm.ModulesDir) {
+	for _, err := range errs {
 		logf("nscheck guest: %v", err)
 		loadErrs = append(loadErrs, err.Error())
+	}
+	if len(loaded) > 0 {
+		logf("nscheck guest: loaded modules: %s", strings.Join(loaded, " "))
 	}
 	helper.DefaultTimeout = helperTimeout
 	logf("nscheck guest: running the catalog on %s", rel)
@@ -87,6 +91,7 @@ func run() (*os.File, error) {
 	}
 	rep.Errors = append(rep.Errors, loadErrs...)
 	rep.VM = describe()
+	rep.VM.Modules = loaded
 	data, err := json.Marshal(rep)
 	if err != nil {
 		return ch, fmt.Errorf("encode the report: %w", err)

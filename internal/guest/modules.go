@@ -16,11 +16,12 @@ import (
 // 6.x kernels built with MODULE_DECOMPRESS). Modules that need another one
 // fail with ENOENT (unknown symbol) until it is loaded, so the files are
 // retried while any of them loads. It returns one error per module that
-// could not be loaded; a module already loaded (EEXIST) is not an error.
-func LoadModules(dir string) []error {
+// could not be loaded and the names of those loaded; a module already
+// loaded (EEXIST) counts as loaded.
+func LoadModules(dir string) (loaded []string, errs []error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.ko*"))
 	if err != nil || len(files) == 0 {
-		return nil
+		return nil, nil
 	}
 	sort.Strings(files)
 	failed := map[string]error{}
@@ -39,13 +40,14 @@ func LoadModules(dir string) []error {
 		}
 		pending = again
 	}
-	var errs []error
 	for _, f := range files {
 		if err := failed[f]; err != nil {
 			errs = append(errs, fmt.Errorf("load module %s: %w", filepath.Base(f), err))
+		} else {
+			loaded = append(loaded, strings.SplitN(filepath.Base(f), ".", 2)[0])
 		}
 	}
-	return errs
+	return loaded, errs
 }
 
 func loadModule(path string) error {

@@ -61,6 +61,8 @@ type VM struct {
 	Cmdline string `json:"cmdline,omitempty"`
 	// Sysctls are namespace-related knobs as the guest kernel applied them.
 	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Modules are the kernel modules the guest loaded from the initramfs.
+	Modules []string `json:"modules,omitempty"`
 	// BootMS is the time from starting QEMU to init answering; TotalMS to
 	// the report (and power-off).
 	BootMS  int64 `json:"boot_ms,omitempty"`
