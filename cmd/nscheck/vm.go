@@ -65,9 +65,6 @@ func vmCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "vm: %v", err)
 	}
-	if base.QEMU, err = exec.LookPath(*qemu); err != nil {
-		return fail(exitUsage, "vm: %s not found (apt-get install qemu-system-x86)", *qemu)
-	}
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fail(exitUsage, "vm: --out: %v", err)
 	}
@@ -97,6 +94,9 @@ func vmCmd(args []string) int {
 	initrd, err := vm.NewInitramfs(*initBin)
 	if err != nil {
 		return fail(exitUsage, "vm: %v", err)
+	}
+	if base.QEMU, err = exec.LookPath(*qemu); err != nil {
+		return fail(exitUsage, "vm: %s not found (apt-get install qemu-system-x86)", *qemu)
 	}
 	r := &vmRun{out: *out, base: base, plan: plan, timeout: *timeout, initrd: initrd, tmp: tmp,
 		written: map[string]bool{}, allOK: true, progress: os.Stderr, tty: isTerminal(os.Stderr)}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -129,7 +130,7 @@ func Boot(ctx context.Context, cfg Config, o BootOptions) (*Outcome, error) {
 			if !ok {
 				frames = nil
 				if reaped {
-					return fail(out.Hello > 0, "%s", exitReason(exitErr, con, &qemuErr))
+					return fail(out.Hello > 0, "%s", exitReason(exitErr, out.Hello > 0, con, &qemuErr))
 				}
 				continue // QEMU's exit will say why
 			}
@@ -161,17 +162,20 @@ func Boot(ctx context.Context, cfg Config, o BootOptions) (*Outcome, error) {
 			reaped, waitExit = true, nil
 			ln.Close() // unblocks an Accept that never came
 			if frames == nil {
-				return fail(out.Hello > 0, "%s", exitReason(exitErr, con, &qemuErr))
+				return fail(out.Hello > 0, "%s", exitReason(exitErr, out.Hello > 0, con, &qemuErr))
 			}
 			drain = time.After(2 * time.Second)
 		case <-drain:
-			return fail(out.Hello > 0, "%s", exitReason(exitErr, con, &qemuErr))
+			return fail(out.Hello > 0, "%s", exitReason(exitErr, out.Hello > 0, con, &qemuErr))
 		case <-hello:
 			return fail(false, "the kernel did not start init within %v", o.HelloTimeout)
 		case <-deadline.C:
 			what := "the kernel did not start init"
 			if out.Hello > 0 {
 				what = "no report from the guest"
+			}
+			if p := con.panicLine(); p != "" {
+				return fail(out.Hello > 0, "%s within %v: the kernel panicked and hung: %s", what, o.Timeout, p)
 			}
 			return fail(out.Hello > 0, "%s within %v (hung?)", what, o.Timeout)
 		case <-ctx.Done():
@@ -200,7 +204,7 @@ func readFrames(ln net.Listener, frames chan<- Frame) {
 }
 
 // exitReason says why QEMU ended without a report.
-func exitReason(err error, con *console, qemuErr *tailBuffer) string {
+func exitReason(err error, started bool, con *console, qemuErr *tailBuffer) string {
 	if p := con.panicLine(); p != "" {
 		return "the kernel panicked: " + p
 	}
@@ -211,6 +215,9 @@ func exitReason(err error, con *console, qemuErr *tailBuffer) string {
 			msg = msg[i+1:]
 		}
 		return fmt.Sprintf("qemu exited with status %d: %s", ee.ExitCode(), msg)
+	}
+	if !started {
+		return "the machine stopped before the kernel started init (a broken or truncated image?)"
 	}
 	return "the guest stopped without sending a report"
 }
@@ -226,13 +233,27 @@ func (c *console) read(r io.Reader) {
 	br := bufio.NewReader(r)
 	for {
 		line, err := br.ReadString('\n')
-		if line = strings.TrimRight(line, "\r\n"); line != "" {
+		if line = printableLine(line); line != "" {
 			c.add(line)
 		}
 		if err != nil {
 			return
 		}
 	}
+}
+
+var escapeRE = regexp.MustCompile(`\x1b(\[[0-9;?]*[A-Za-z]|.)`)
+
+// printableLine drops terminal escape sequences (the firmware clears the
+// screen) and control characters from a console line.
+func printableLine(s string) string {
+	s = escapeRE.ReplaceAllString(s, "")
+	return strings.TrimSpace(strings.Map(func(r rune) rune {
+		if r < ' ' && r != '\t' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, s))
 }
 
 func (c *console) add(line string) {
