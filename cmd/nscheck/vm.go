@@ -65,9 +65,6 @@ func vmCmd(args []string) int {
 	if err != nil {
 		return fail(exitUsage, "vm: %v", err)
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
-		return fail(exitUsage, "vm: --out: %v", err)
-	}
 	tmp, err := os.MkdirTemp("", "nscheck-vm-")
 	if err != nil {
 		return fail(exitFail, "vm: %v", err)
@@ -88,15 +85,22 @@ func vmCmd(args []string) int {
 		}
 		opened = append(opened, k)
 	}
-	if *initBin == "" {
-		*initBin = "/proc/self/exe"
+	self := *initBin == ""
+	if self {
+		*initBin = "/proc/self/exe" // this very nscheck becomes the guest's init
 	}
 	initrd, err := vm.NewInitramfs(*initBin)
 	if err != nil {
+		if self {
+			return fail(exitUsage, "vm: this nscheck cannot be the guest's init (%v); or pass --init PATH of a static nscheck", err)
+		}
 		return fail(exitUsage, "vm: %v", err)
 	}
 	if base.QEMU, err = exec.LookPath(*qemu); err != nil {
 		return fail(exitUsage, "vm: %s not found (apt-get install qemu-system-x86)", *qemu)
+	}
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		return fail(exitUsage, "vm: --out: %v", err)
 	}
 	r := &vmRun{out: *out, base: base, plan: plan, timeout: *timeout, initrd: initrd, tmp: tmp,
 		written: map[string]bool{}, allOK: true, progress: os.Stderr, tty: isTerminal(os.Stderr)}
