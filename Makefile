@@ -15,7 +15,7 @@ build:
 # The whole test suite: unit tests, the property suites on this kernel (as
 # root they run every property), and the end-to-end tests of the command.
 test:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 # Run nscheck on this host.
 check: build
@@ -29,6 +29,10 @@ lint:
 FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/sysvipc
+	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./internal/initramfs
+	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./internal/initramfs
+	$(GO) test -run '^$$' -fuzz FuzzFrameReader -fuzztime $(FUZZTIME) ./internal/vm
+	$(GO) test -run '^$$' -fuzz FuzzParseSetupHeader -fuzztime $(FUZZTIME) ./internal/vm
 
 clean:
 	rm -rf bin
