@@ -10,7 +10,7 @@ PKGS := ./...
 all: build
 
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN) ./cmd/nscheck
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o $(BIN) ./cmd/nscheck
 
 # The whole test suite: unit tests, the property suites on this kernel (as
 # root they run every property), and the end-to-end tests of the command.

@@ -3,7 +3,8 @@ package matrix
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/nscheck/nscheck/internal/report"
@@ -49,19 +50,9 @@ func Compare(old, new *report.Report) *Diff {
 	labels := Labels([]*report.Report{old, new})
 	d := &Diff{Old: labels[0], New: labels[1]}
 	olds, news := index(old), index(new)
-	ids := map[string]bool{}
-	for id := range olds {
-		ids[id] = true
-	}
-	for id := range news {
-		ids[id] = true
-	}
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
-	for _, id := range sorted {
+	ids := maps.Clone(olds)
+	maps.Copy(ids, news)
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		o, inOld := olds[id]
 		n, inNew := news[id]
 		c := Change{ID: id, Old: Absent, New: Absent}

@@ -7,7 +7,8 @@ package matrix
 
 import (
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/nscheck/nscheck/internal/report"
@@ -63,13 +64,8 @@ func Build(reps []*report.Report) *Matrix {
 			}
 		}
 	}
-	sorted := make([]string, 0, len(ids))
-	for id := range ids {
-		sorted = append(sorted, id)
-	}
-	sort.Strings(sorted)
 	noteOf := map[string]int{}
-	for _, id := range sorted {
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		row := Row{ID: id, Title: ids[id]}
 		for _, r := range reps {
 			c := Cell{State: Absent}

@@ -108,23 +108,28 @@ func TestWriteText(t *testing.T) {
 	if err := mixed(t).WriteText(&b, false); err != nil {
 		t.Fatal(err)
 	}
-	out := b.String()
-	for _, want := range []string{
+	mustContain(t, b.String(),
 		"property                  6.1.0-57-cloud-amd64  6.12.117+deb12-cloud-amd64  6.13.0-broken\n",
 		"user.unprivileged-create  SKIP [1]              SKIP [1]                    -\n",
 		"uts.hostname-local        PASS                  FAIL [2]                    -\n",
 		"passed/failed/skipped     8/0/1                 7/1/1                       0/0/0\n",
 		"[1] kernel.unprivileged_userns_clone=0 | set it to 1\n[2] isolation broken: the host's hostname changed\n",
 		"error: 6.13.0-broken: boot: the kernel panicked: VFS: Unable to mount root fs\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("text lacks %q:\n%s", want, out)
-		}
-	}
+	)
 	b.Reset()
 	mixed(t).WriteText(&b, true)
 	if !strings.Contains(b.String(), "\x1b[33mSKIP\x1b[0m [1]") {
 		t.Errorf("no coloured skip in:\n%s", b.String())
+	}
+}
+
+// mustContain fails t for each of wants that out lacks.
+func mustContain(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
