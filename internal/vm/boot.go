@@ -209,10 +209,13 @@ func exitReason(err error, started bool, con *console, qemuErr *tailBuffer) stri
 		return "the kernel panicked: " + p
 	}
 	var ee *exec.ExitError
-	if errors.As(err, &ee) && ee.ExitCode() != 0 {
+	if errors.As(err, &ee) {
 		msg := strings.TrimSpace(qemuErr.String())
 		if i := strings.LastIndexByte(msg, '\n'); i >= 0 {
 			msg = msg[i+1:]
+		}
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return fmt.Sprintf("qemu died of signal %v: %s", ws.Signal(), msg)
 		}
 		return fmt.Sprintf("qemu exited with status %d: %s", ee.ExitCode(), msg)
 	}
