@@ -23,12 +23,18 @@ func LoadModules(dir string) (loaded []string, errs []error) {
 	if err != nil || len(files) == 0 {
 		return nil, nil
 	}
+	return loadAll(files, loadModule)
+}
+
+// loadAll loads files with load, retrying those that fail while any other
+// loads, and reports each module once.
+func loadAll(files []string, load func(string) error) (loaded []string, errs []error) {
 	sort.Strings(files)
 	failed := map[string]error{}
 	for pending := files; len(pending) > 0; {
 		var again []string
 		for _, f := range pending {
-			if err := loadModule(f); err != nil {
+			if err := load(f); err != nil {
 				failed[f] = err
 				again = append(again, f)
 			} else {
