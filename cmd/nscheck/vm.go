@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nscheck/nscheck/internal/report"
@@ -107,8 +109,12 @@ func vmCmd(args []string) int {
 	if plan.Note != "" {
 		fmt.Fprintf(os.Stderr, "nscheck: vm: %s\n", plan.Note)
 	}
+	// Ctrl-C stops the boot in progress (QEMU is killed and reaped) and
+	// writes no report for it.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	for i, k := range opened {
-		if err := r.boot(k, i); err != nil {
+		if err := r.boot(ctx, k, i); err != nil {
 			return fail(exitFail, "vm: %v", err)
 		}
 	}
@@ -120,7 +126,7 @@ func vmCmd(args []string) int {
 
 // boot boots one kernel (falling back from KVM to TCG once if KVM fails)
 // and writes its report, a report-level error when it did not produce one.
-func (r *vmRun) boot(k *vm.Kernel, i int) error {
+func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 	cfg := r.base
 	cfg.Kernel = k.Image
 	cfg.Initrd = filepath.Join(r.tmp, fmt.Sprintf("initrd-%d.cpio.gz", i))
@@ -142,7 +148,11 @@ func (r *vmRun) boot(k *vm.Kernel, i int) error {
 		if len(r.plan.Try) > 1 {
 			opts.HelloTimeout = min(r.timeout, 30*time.Second)
 		}
-		out, err = vm.Boot(context.Background(), cfg, opts)
+		out, err = vm.Boot(ctx, cfg, opts)
+		if ctx.Err() != nil {
+			r.endStatus()
+			return fmt.Errorf("%s: interrupted", k.Release)
+		}
 		var be *vm.BootError
 		if err != nil && errors.As(err, &be) && !be.Started && len(r.plan.Try) > 1 {
 			r.endStatus()
