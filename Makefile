@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test check lint fuzz clean
+.PHONY: all build test check lint fuzz bench clean
 
 all: build
 
@@ -25,14 +25,22 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
 
-# Short fuzzing runs of every parser (corpora in testdata/fuzz).
+# Short fuzzing runs of every Fuzz function of every package (the corpora
+# the fuzzer finds interesting are kept in each package's testdata/fuzz).
 FUZZTIME ?= 10s
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./internal/sysvipc
-	$(GO) test -run '^$$' -fuzz FuzzRoundTrip -fuzztime $(FUZZTIME) ./internal/initramfs
-	$(GO) test -run '^$$' -fuzz FuzzRead -fuzztime $(FUZZTIME) ./internal/initramfs
-	$(GO) test -run '^$$' -fuzz FuzzFrameReader -fuzztime $(FUZZTIME) ./internal/vm
-	$(GO) test -run '^$$' -fuzz FuzzParseSetupHeader -fuzztime $(FUZZTIME) ./internal/vm
+	@set -e; for f in $$(grep -l --include='*_test.go' -r '^func Fuzz' .); do \
+		pkg=./$$(dirname $$f); \
+		for fn in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$f); do \
+			echo "fuzz $$pkg $$fn"; $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg; \
+		done; \
+	done
+
+# Benchmarks against the kernel's floor (see internal/bench); as root.
+BENCHCOUNT ?= 5
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCHCOUNT) ./internal/bench | tee bench.out
+	@awk -f .ci/bench-summary.awk bench.out
 
 clean:
 	rm -rf bin

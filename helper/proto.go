@@ -39,6 +39,9 @@ type Error struct {
 	Op    string `json:"op"`
 	Errno int    `json:"errno,omitempty"`
 	Msg   string `json:"msg"`
+	// CloneFlags is set when the kernel refused to create namespaces inside
+	// the helper (a StartError there): the flags it was asked for.
+	CloneFlags uint64 `json:"clone_flags,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -70,6 +73,13 @@ func Fail(op string, err error) *Error {
 
 // toError converts whatever an action returned into the wire form.
 func toError(err error) *Error {
+	var se *StartError
+	if errors.As(err, &se) {
+		out := Fail("", err)
+		out.Msg = err.Error()
+		out.CloneFlags = uint64(se.Flags)
+		return out
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		return e
@@ -102,3 +112,18 @@ func (e *StartError) Error() string {
 }
 
 func (e *StartError) Unwrap() error { return e.Err }
+
+// Refused reports why namespaces could not be created, whatever the side
+// of a process boundary: a StartError here, or an Error from a helper whose
+// own clone (or unshare) the kernel refused.
+func Refused(err error) (*StartError, bool) {
+	var se *StartError
+	if errors.As(err, &se) {
+		return se, true
+	}
+	var e *Error
+	if errors.As(err, &e) && e.CloneFlags != 0 {
+		return &StartError{Flags: uintptr(e.CloneFlags), Err: e}, true
+	}
+	return nil, false
+}

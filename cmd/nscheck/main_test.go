@@ -26,6 +26,7 @@ const cliEnv = "NSCHECK_TEST_AS_CLI"
 func TestMain(m *testing.M) {
 	helper.Main()
 	if os.Getenv(cliEnv) == "1" {
+		maybeInstallFilter()
 		os.Exit(dispatch(os.Args[1:]))
 	}
 	os.Exit(m.Run())
@@ -38,8 +39,25 @@ type result struct {
 
 func nscheck(t *testing.T, args ...string) result {
 	t.Helper()
+	return nscheckEnv(t, nil, args...)
+}
+
+// nscheckEnv runs the CLI with extra environment variables.
+func nscheckEnv(t *testing.T, env []string, args ...string) result {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], args...)
-	cmd.Env = append(os.Environ(), cliEnv+"=1")
+	cmd.Env = append(os.Environ(), env...)
+	return runCLI(t, cmd)
+}
+
+// runCLI runs cmd (this test binary, or a wrapper that execs it) as the
+// nscheck command line and collects its exit code and output.
+func runCLI(t *testing.T, cmd *exec.Cmd) result {
+	t.Helper()
+	if cmd.Env == nil {
+		cmd.Env = os.Environ()
+	}
+	cmd.Env = append(cmd.Env, cliEnv+"=1")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -48,7 +66,7 @@ func nscheck(t *testing.T, args ...string) result {
 	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
-		t.Fatalf("run nscheck %v: %v", args, err)
+		t.Fatalf("run nscheck %v: %v", cmd.Args, err)
 	}
 	return result{code, out.String(), errb.String()}
 }

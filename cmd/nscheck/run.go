@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
@@ -29,6 +33,7 @@ func runCmd(args []string) int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound for the whole run")
 	helperTimeout := fs.Duration("helper-timeout", helper.DefaultTimeout, "deadline of each helper process")
 	ginkgoOut := fs.Bool("ginkgo-output", false, "also show Ginkgo's own console output")
+	procs := fs.Int("procs", 1, "run the properties in `N` parallel processes")
 	noGuard := fs.Bool("no-guard", false, "do not snapshot the host before and after the run (the guard fails the run when the host changed)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -39,12 +44,14 @@ func runCmd(args []string) int {
 	if *timeout <= 0 || *helperTimeout <= 0 {
 		return fail(exitUsage, "run: --timeout and --helper-timeout must be positive")
 	}
+	if *procs < 1 || *procs > 64 {
+		return fail(exitUsage, "run: --procs must be between 1 and 64")
+	}
 	helper.DefaultTimeout = *helperTimeout
 
 	opts := runner.Options{
 		LabelFilter:  *labels,
 		Focus:        focus,
-		JUnit:        *junitOut,
 		Timeout:      *timeout,
 		GinkgoOutput: *ginkgoOut,
 		NoGuard:      *noGuard,
@@ -52,7 +59,18 @@ func runCmd(args []string) int {
 	if err := opts.Validate(); err != nil {
 		return fail(exitUsage, "run: %v", err)
 	}
-	rep, err := runner.Run(opts)
+	var rep *report.Report
+	var err error
+	if *procs > 1 {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		ctx, cancel := context.WithTimeout(ctx, *timeout)
+		defer cancel()
+		rep, err = runner.RunParallel(ctx, "/proc/self/exe", opts, *procs,
+			[]string{"--helper-timeout", helperTimeout.String(), "--timeout", timeout.String()})
+	} else {
+		rep, err = runner.Run(opts)
+	}
 	if err != nil {
 		return fail(exitFail, "run: %v", err)
 	}
@@ -66,6 +84,11 @@ func runCmd(args []string) int {
 	if *jsonOut != "" {
 		if err := report.WriteFile(*jsonOut, rep); err != nil {
 			return fail(exitFail, "write --json: %v", err)
+		}
+	}
+	if *junitOut != "" {
+		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return report.WriteJUnit(w, rep) }); err != nil {
+			return fail(exitFail, "write --junit: %v", err)
 		}
 	}
 	if len(rep.Results) == 0 {

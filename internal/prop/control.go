@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/idmap"
 )
 
 // The sandbox of a control: a helper with its own mount and PID namespaces
@@ -41,13 +43,44 @@ func runControl(ctx context.Context, p *Property, rootless bool) (Observation, e
 		Cloneflags: SandboxFlags | p.Flag,
 		Timeout:    TrialTimeout,
 	}
-	if rootless {
+	switch {
+	case rootless:
+		// Root inside the sandbox's own user namespace: it must mount its
+		// /proc and /tmp.
 		s.Cloneflags |= unix.CLONE_NEWUSER
 		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+	case p.Flag&unix.CLONE_NEWUSER != 0:
+		// Root, and the user namespace is under test: the sandbox's own
+		// user namespace maps every id to itself, so that it plays the
+		// host (unmapped, it would lose every capability at exec).
+		uids, err := identityMapping("uid")
+		if err != nil {
+			return Observation{}, err
+		}
+		gids, err := identityMapping("gid")
+		if err != nil {
+			return Observation{}, err
+		}
+		s.UIDMappings, s.GIDMappings = uids, gids
 	}
 	var obs Observation
 	err := helper.Run(ctx, s, &obs)
 	return obs, err
+}
+
+// identityMapping maps every id valid in this process's user namespace to
+// itself: all of them in the initial one, only the mapped ones in a
+// container's.
+func identityMapping(kind string) ([]syscall.SysProcIDMap, error) {
+	m, err := idmap.Read(0, kind)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]syscall.SysProcIDMap, 0, len(m))
+	for _, e := range m {
+		out = append(out, syscall.SysProcIDMap{ContainerID: int(e.Inside), HostID: int(e.Inside), Size: int(e.Count)})
+	}
+	return out, nil
 }
 
 // runSandbox is the sandbox's side: prepare, then run the check unisolated.
@@ -56,16 +89,33 @@ func runSandbox(a sandboxArgs) (any, error) {
 	if !ok {
 		return nil, fmt.Errorf("sandbox: unknown property %q", a.ID)
 	}
-	if err := PrepareSandbox(); err != nil {
-		return nil, err
+	err := PrepareSandbox()
+	if err == nil {
+		t := newTrial(context.Background(), p, false, a.Rootless, true)
+		err = classify(p.Check(t))
+		t.finish()
+		if err == nil {
+			return t.obs, nil
+		}
 	}
-	t := newTrial(context.Background(), p, false, a.Rootless, true)
-	err := p.Check(t)
-	t.finish()
-	if err != nil {
-		return nil, err
+	var skip *SkipError
+	if errors.As(err, &skip) {
+		return nil, &helper.Error{Op: skipOp, Msg: skip.Reason}
 	}
-	return t.obs, nil
+	return nil, err
+}
+
+// skipOp marks a wire Error that is a skip: the environment cannot run the
+// control (it crosses the process boundary as an Error like any other).
+const skipOp = "skip"
+
+// asSkip turns a control's wire skip back into a SkipError.
+func asSkip(err error) (*SkipError, bool) {
+	var e *helper.Error
+	if errors.As(err, &e) && e.Op == skipOp {
+		return &SkipError{Reason: "the negative control cannot run here: " + e.Msg}, true
+	}
+	return nil, false
 }
 
 // PrepareSandbox turns a fresh mount+PID namespace into a disposable host:
@@ -76,6 +126,11 @@ func PrepareSandbox() error {
 		return helper.Fail("mount --make-rprivate /", err)
 	}
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		if errors.Is(err, unix.EPERM) {
+			// The kernel refuses a new proc inside a user namespace while
+			// part of the existing one is hidden (mount_too_revealing).
+			return Skip("mounting a proc for the sandbox failed with EPERM: inside a user namespace the kernel refuses it while parts of /proc are over-mounted (a read-only /proc/sys, masked paths, as container runtimes do); run nscheck where /proc is fully visible")
+		}
 		return helper.Fail("mount proc /proc", err)
 	}
 	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=16m"); err != nil {
@@ -109,6 +164,8 @@ var ExplainStart = func(e *helper.StartError) string {
 		return fmt.Sprintf("the kernel refused %s with ENOSPC: a user.max_*_namespaces limit is 0 or reached; raise it with sysctl -w user.max_<type>_namespaces=N", what)
 	case unix.EINVAL:
 		return fmt.Sprintf("the kernel refused %s with EINVAL: this kernel lacks the namespace type (enable its CONFIG_*_NS option)", what)
+	case unix.ENOSYS:
+		return fmt.Sprintf("the kernel refused %s with ENOSYS: clone3 is denied here (a seccomp filter, as container engines' default profiles do, or a kernel before 5.3)", what)
 	case unix.EUSERS:
 		return fmt.Sprintf("the kernel refused %s with EUSERS: the user namespace nesting limit (32) is reached", what)
 	}
@@ -124,11 +181,13 @@ func classify(err error) error {
 	if errors.As(err, &skip) {
 		return err
 	}
-	var se *helper.StartError
-	if errors.As(err, &se) {
+	if se, ok := helper.Refused(err); ok {
 		if reason := ExplainStart(se); reason != "" {
 			return &SkipError{Reason: reason}
 		}
+	}
+	if errors.Is(err, unix.EROFS) {
+		return &SkipError{Reason: fmt.Sprintf("a file the check must write is on a read-only mount (%v); /proc/sys read-only is how container runtimes mount it: run nscheck where /proc/sys is writable (on the host, or a privileged container)", err)}
 	}
 	return err
 }

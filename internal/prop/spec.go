@@ -36,7 +36,7 @@ type Outcome struct {
 var TrialTimeout = 20 * time.Second
 
 func defineSpec(p *Property) {
-	ginkgo.It(p.ID+": "+p.Title, ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
+	ginkgo.It(SpecText(p), ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
 		out := Evaluate(ctx, p)
 		ginkgo.AddReportEntry(OutcomeEntry, out.Outcome, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 		if out.skip != "" {
@@ -51,6 +51,9 @@ func defineSpec(p *Property) {
 	}, ginkgo.NodeTimeout(2*TrialTimeout+5*time.Second))
 }
 
+// SpecText is the text of a property's spec, what --focus matches.
+func SpecText(p *Property) string { return p.ID + ": " + p.Title }
+
 // evaluation is an Outcome plus what the spec does with it.
 type evaluation struct {
 	Outcome
@@ -58,17 +61,35 @@ type evaluation struct {
 	err  error
 }
 
-// Evaluate runs the real check and, when it held, the control.
+// Evaluate runs the real check and the control side by side (they share
+// nothing: the control lives in its own sandbox) and combines them; a control
+// only counts when the real check completed.
 func Evaluate(ctx context.Context, p *Property) evaluation {
 	var ev evaluation
-	rootless := !IsRoot()
-	if p.Needs == NeedRoot && rootless {
+	rootless := !Capable()
+	if p.Needs == NeedRoot && !IsRoot() {
 		ev.skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
 		ev.Control = ControlNotRun
 		return ev
 	}
+	type controlRun struct {
+		obs Observation
+		err error
+	}
+	var control chan controlRun
+	if p.NoControl == "" {
+		control = make(chan controlRun, 1)
+		go func() {
+			obs, err := runControl(ctx, p, rootless)
+			control <- controlRun{obs, err}
+		}()
+	}
 	obs, err := runReal(ctx, p, rootless)
 	ev.Evidence, ev.Leaks = obs.Evidence, obs.Leaks
+	var c controlRun
+	if control != nil {
+		c = <-control
+	}
 	if err != nil {
 		var skip *SkipError
 		if errors.As(err, &skip) {
@@ -84,14 +105,18 @@ func Evaluate(ctx context.Context, p *Property) evaluation {
 		ev.Control, ev.ControlReason = ControlNotRun, p.NoControl
 		return ev
 	}
-	cobs, err := runControl(ctx, p, rootless)
-	ev.ControlEvidence = cobs.Evidence
+	ev.ControlEvidence = c.obs.Evidence
+	if skip, ok := asSkip(c.err); ok {
+		ev.skip = skip.Reason
+		ev.Control, ev.ControlReason = ControlNotRun, skip.Reason
+		return ev
+	}
 	switch {
-	case err != nil:
-		ev.err = fmt.Errorf("control: %w", err)
-		ev.Control, ev.ControlReason = ControlNotRun, err.Error()
-	case len(cobs.Leaks) > 0:
-		ev.Control, ev.ControlReason = ControlDetected, strings.Join(cobs.Leaks, "; ")
+	case c.err != nil:
+		ev.err = fmt.Errorf("control: %w", c.err)
+		ev.Control, ev.ControlReason = ControlNotRun, c.err.Error()
+	case len(c.obs.Leaks) > 0:
+		ev.Control, ev.ControlReason = ControlDetected, strings.Join(c.obs.Leaks, "; ")
 	default:
 		ev.Control = ControlMissed
 		ev.ControlReason = "no leak seen with " + flagName(p.Flag) + " withheld"

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -27,8 +29,8 @@ type Trial struct {
 	// Isolated is false in the control: the namespace under test is
 	// withheld from every helper the check spawns.
 	Isolated bool
-	// Rootless is true when the run has no CAP_SYS_ADMIN in the initial user
-	// namespace: helpers then get a user namespace of their own.
+	// Rootless is true when this process lacks CAP_SYS_ADMIN (see Capable):
+	// helpers then get a user namespace of their own.
 	Rootless bool
 	// Sandboxed is true when the observer is the control's sandbox, already
 	// root in a user namespace of its own when rootless.
@@ -50,11 +52,17 @@ func newTrial(ctx context.Context, p *Property, isolated, rootless, sandboxed bo
 func (t *Trial) Context() context.Context { return t.ctx }
 
 // Flags returns the clone flags a helper of this trial gets for the flags
-// the check asks for: without the flag under test in a control, plus a user
-// namespace mapping root to the caller when the run is rootless.
+// the check asks for: without the flag under test in a control (and without
+// id maps when that leaves no user namespace), plus a user namespace mapping
+// root to the caller when the run is rootless.
 func (t *Trial) Flags(s *helper.Spec) {
 	if !t.Isolated {
 		s.Cloneflags &^= t.Prop.Flag
+		if s.Cloneflags&unix.CLONE_NEWUSER == 0 {
+			// Withheld user namespace: nothing to map (writing the maps
+			// of a process in the caller's namespace fails).
+			s.UIDMappings, s.GIDMappings = nil, nil
+		}
 	}
 	if t.Rootless && !t.Sandboxed && s.Cloneflags != 0 && s.Cloneflags&unix.CLONE_NEWUSER == 0 && s.Credential == nil {
 		s.Cloneflags |= unix.CLONE_NEWUSER
@@ -116,8 +124,14 @@ func (t *Trial) Expect(ok bool, format string, args ...any) bool {
 func (t *Trial) Observation() Observation { return t.obs }
 
 // IsRoot reports whether this process has CAP_SYS_ADMIN in the initial user
-// namespace (euid 0 and the capability in its effective set).
-func IsRoot() bool {
+// namespace: what root-only properties need. Root of a container's user
+// namespace is not root of the host.
+func IsRoot() bool { return Capable() && InInitialUserNS() }
+
+// Capable reports whether this process can create namespaces without a user
+// namespace of its own: euid 0 with CAP_SYS_ADMIN in its effective set (in
+// whichever user namespace it is).
+func Capable() bool {
 	if os.Geteuid() != 0 {
 		return false
 	}
@@ -127,6 +141,16 @@ func IsRoot() bool {
 		return false
 	}
 	return data[0].Effective&(1<<unix.CAP_SYS_ADMIN) != 0
+}
+
+// InInitialUserNS reports whether this process is in the initial user
+// namespace, whose uid_map is the single full identity line "0 0 4294967295".
+func InInitialUserNS() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	return slices.Equal(strings.Fields(string(data)), []string{"0", "0", "4294967295"})
 }
 
 // UniqueName returns prefix followed by 8 random hex digits: names of the

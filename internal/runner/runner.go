@@ -5,10 +5,12 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
 
+	"github.com/nscheck/nscheck/internal/diag"
 	"github.com/nscheck/nscheck/internal/hostsnap"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/report"
@@ -30,8 +33,6 @@ type Options struct {
 	LabelFilter string
 	// Focus keeps only specs whose text (id and title) matches one of these.
 	Focus []string
-	// JUnit, when set, is where Ginkgo's JUnit report is written.
-	JUnit string
 	// Timeout bounds the whole run (0: Ginkgo's default of an hour).
 	Timeout time.Duration
 	// GinkgoOutput shows Ginkgo's own console reporter (for debugging).
@@ -60,26 +61,29 @@ func (o Options) Validate() error {
 }
 
 var (
-	collectMu sync.Mutex
-	collected []report.Result
-	onResult  func(report.Result)
+	collectMu   sync.Mutex
+	suiteReport ginkgo.Report
+	onResult    func(report.Result)
 )
 
-// The hook that sees every spec as it ends; registered at package level
-// because Ginkgo builds its tree before RunSpecs.
-var _ = ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) {
-	res, ok := resultOf(sr)
-	if !ok {
-		return
-	}
-	collectMu.Lock()
-	collected = append(collected, res)
-	cb := onResult
-	collectMu.Unlock()
-	if cb != nil {
-		cb(res)
-	}
-})
+// The hooks that see every spec as it ends (progress) and the whole suite
+// (the report); registered at package level because Ginkgo builds its tree
+// before RunSpecs.
+var (
+	_ = ginkgo.ReportAfterEach(func(sr ginkgo.SpecReport) {
+		collectMu.Lock()
+		cb := onResult
+		collectMu.Unlock()
+		if res, ok := resultOf(sr); ok && cb != nil {
+			cb(res)
+		}
+	})
+	_ = ginkgo.ReportAfterSuite("nscheck report", func(r ginkgo.Report) {
+		collectMu.Lock()
+		suiteReport = r
+		collectMu.Unlock()
+	})
+)
 
 // Run runs the specs once (Ginkgo allows one run per process) and returns
 // the report. Run errors (Ginkgo's own, not a property's) are in
@@ -97,17 +101,17 @@ func Run(o Options) (*report.Report, error) {
 		}
 	}
 	collectMu.Lock()
-	collected, onResult = nil, o.OnResult
+	suiteReport, onResult = ginkgo.Report{}, o.OnResult
 	collectMu.Unlock()
 
 	suiteCfg, repCfg := ginkgo.GinkgoConfiguration()
 	suiteCfg.LabelFilter = o.LabelFilter
 	suiteCfg.FocusStrings = o.Focus
 	suiteCfg.RandomizeAllSpecs = false
+	suiteCfg.RandomSeed = 1 // a stable order from run to run
 	if o.Timeout > 0 {
 		suiteCfg.Timeout = o.Timeout
 	}
-	repCfg.JUnitReport = o.JUnit
 	repCfg.NoColor = true
 	if !o.GinkgoOutput {
 		formatter.ColorableStdOut = io.Discard
@@ -117,8 +121,14 @@ func Run(o Options) (*report.Report, error) {
 	ginkgo.RunSpecs(t, "nscheck", suiteCfg, repCfg)
 
 	collectMu.Lock()
-	results := collected
+	sr := suiteReport
 	collectMu.Unlock()
+	var results []report.Result
+	for _, spec := range sr.SpecReports {
+		if res, ok := resultOf(spec); ok {
+			results = append(results, res)
+		}
+	}
 	rep := &report.Report{
 		Schema:    report.Schema,
 		Kernel:    report.ThisKernel(),
@@ -129,6 +139,17 @@ func Run(o Options) (*report.Report, error) {
 	if h, err := os.Hostname(); err == nil {
 		rep.Host = h
 	}
+	// The diagnosis of the environment. Its live probes (a helper per
+	// namespace type, as root and unprivileged) only run when something was
+	// skipped: on a healthy machine the properties themselves have just
+	// created every namespace type.
+	probe := slices.ContainsFunc(results, func(r report.Result) bool { return r.State == report.Skipped })
+	env, envErr := diag.Diagnose(context.Background(), diag.Options{NoProbe: !probe})
+	if envErr != nil {
+		rep.Errors = append(rep.Errors, "environment diagnosis: "+envErr.Error())
+	} else {
+		rep.Environment = env.JSON()
+	}
 	if before != nil {
 		after, err := hostsnap.Take()
 		if err != nil {
@@ -137,6 +158,12 @@ func Run(o Options) (*report.Report, error) {
 		for _, d := range hostsnap.Diff(before, after) {
 			rep.Errors = append(rep.Errors, "host changed during the run: "+d)
 		}
+	}
+	for _, why := range sr.SpecialSuiteFailureReasons {
+		rep.Errors = append(rep.Errors, "the run was stopped early ("+firstLine(why)+"); the report is partial")
+	}
+	if len(sr.SpecialSuiteFailureReasons) > 0 {
+		rep.Results = append(rep.Results, notRun(o, rep.Results)...)
 	}
 	rep.Sort()
 	rep.Tally()
@@ -195,6 +222,9 @@ func resultOf(sr ginkgo.SpecReport) (report.Result, bool) {
 	switch {
 	case sr.State == types.SpecStatePassed:
 		res.State = report.Passed
+	case sr.State == types.SpecStateSkipped && sr.Failure.FailureNodeType == types.NodeTypeInvalid && strings.HasPrefix(sr.Failure.Message, "Interrupted"):
+		res.State = report.Skipped
+		res.Reason = "not run: the run was stopped before this property (" + firstLine(sr.Failure.Message) + ")"
 	case sr.State == types.SpecStateSkipped:
 		res.State = report.Skipped
 		res.Reason = strings.TrimSpace(sr.Failure.Message)
@@ -235,7 +265,7 @@ func failureReason(sr ginkgo.SpecReport, out prop.Outcome) string {
 	case types.SpecStateTimedout:
 		return "timed out: " + msg
 	case types.SpecStateInterrupted:
-		return "interrupted: " + msg
+		return "interrupted while running (" + msg + "): its helpers were killed"
 	case types.SpecStatePanicked:
 		return fmt.Sprintf("panic: %s %v", msg, sr.Failure.ForwardedPanic)
 	case types.SpecStateAborted:
@@ -256,4 +286,57 @@ func firstLine(s string) string {
 		return s[:i]
 	}
 	return s
+}
+
+// Selected lists the properties that the options' filters select.
+func Selected(o Options) ([]*prop.Property, error) {
+	match := func([]string) bool { return true }
+	if o.LabelFilter != "" {
+		lf, err := types.ParseLabelFilter(o.LabelFilter)
+		if err != nil {
+			return nil, fmt.Errorf("--label-filter: %s", firstLine(err.Error()))
+		}
+		match = lf
+	}
+	var focus []*regexp.Regexp
+	for _, f := range o.Focus {
+		re, err := regexp.Compile(f)
+		if err != nil {
+			return nil, fmt.Errorf("--focus %q: %w", f, err)
+		}
+		focus = append(focus, re)
+	}
+	var out []*prop.Property
+	for _, p := range prop.All() {
+		if !match(p.Labels()) {
+			continue
+		}
+		text := prop.SpecText(p)
+		if len(focus) > 0 && !slices.ContainsFunc(focus, func(re *regexp.Regexp) bool { return re.MatchString(text) }) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// notRun lists, as skipped, the selected properties that a stopped run
+// never reached.
+func notRun(o Options, done []report.Result) []report.Result {
+	sel, err := Selected(o)
+	if err != nil {
+		return nil
+	}
+	var out []report.Result
+	for _, p := range sel {
+		if slices.ContainsFunc(done, func(r report.Result) bool { return r.ID == p.ID }) {
+			continue
+		}
+		out = append(out, report.Result{
+			ID: p.ID, Namespace: p.Namespace(), Title: p.Title, State: report.Skipped,
+			Reason:   "not run: the run was stopped before this property",
+			Evidence: map[string]any{}, Control: prop.ControlNotRun,
+		})
+	}
+	return out
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/onsi/gomega"
 
 	"github.com/nscheck/nscheck/helper"
+	// Skip reasons in `go test` name the knob and the fix, as in nscheck.
+	_ "github.com/nscheck/nscheck/internal/diag"
 )
 
 // Main is a suite's TestMain.

@@ -1,16 +1,26 @@
 // Package mnt holds the mount namespace properties: what is mounted inside a
-// new mount namespace, once its mounts are made private, stays inside.
+// new mount namespace, once its mounts are made private, stays inside; the
+// documented propagation semantics (shared, slave, unbindable) hold; and
+// mounts inherited across a user namespace boundary are locked.
+//
+// The real host's mount table never changes, not even for a moment. Helpers
+// that mount refuse to run in the host's mount namespace (nsguard) and make
+// their mounts private first. Properties in which "the host" mounts, or in
+// which propagation between peers is shown, build a disposable host of their
+// own (lab.go) in the real run too.
 package mnt
 
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -18,6 +28,8 @@ import (
 type mountArgs struct {
 	FSType string `json:"fstype"`
 	Target string `json:"target"`
+	// File, when set, is written into the new mount after mounting.
+	File string `json:"file,omitempty"`
 	// Forbidden is the host's mount namespace: a helper that finds itself
 	// in it refuses to touch propagation or mount anything. It guards the
 	// host against a kernel that ignores CLONE_NEWNS.
@@ -27,6 +39,8 @@ type mountArgs struct {
 type mountFacts struct {
 	Listed bool   `json:"listed"`
 	FSType string `json:"fstype"`
+	// Wrote says the helper wrote File into its mount.
+	Wrote bool `json:"wrote,omitempty"`
 }
 
 func init() {
@@ -34,38 +48,27 @@ func init() {
 }
 
 func mountInside(a mountArgs) (any, error) {
-	own, err := nsfs.Of(0, "mnt")
-	if err != nil {
+	if err := enter(a.Forbidden, ""); err != nil {
 		return nil, err
-	}
-	if own == a.Forbidden {
-		return nil, fmt.Errorf("refusing to mount: this helper is in the host's mount namespace %s", own)
-	}
-	// Deliberately private: with a shared / the mount would propagate out.
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, helper.Fail("mount --make-rprivate /", err)
 	}
 	if err := unix.Mount(a.FSType, a.Target, a.FSType, unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		return nil, helper.Fail("mount "+a.FSType+" "+a.Target, err)
+	}
+	var facts mountFacts
+	if a.File != "" {
+		if err := os.WriteFile(filepath.Join(a.Target, a.File), []byte("nscheck\n"), 0o600); err != nil {
+			return nil, fmt.Errorf("write into the new mount: %w", err)
+		}
+		facts.Wrote = true
 	}
 	mounts, err := procfs.GetMounts()
 	if err != nil {
 		return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
 	}
-	m := find(mounts, a.Target)
-	if m == nil {
-		return mountFacts{}, nil
+	if m := find(mounts, a.Target); m != nil {
+		facts.Listed, facts.FSType = true, m.FSType
 	}
-	return mountFacts{Listed: true, FSType: m.FSType}, nil
-}
-
-func find(mounts []*procfs.MountInfo, target string) *procfs.MountInfo {
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if mounts[i].MountPoint == target {
-			return mounts[i]
-		}
-	}
-	return nil
+	return facts, nil
 }
 
 var _ = prop.Register(prop.Property{
@@ -75,24 +78,31 @@ var _ = prop.Register(prop.Property{
 	Flag:  unix.CLONE_NEWNS,
 	// A proc instance belongs to a PID namespace; rootless, mounting one
 	// needs a PID namespace that the helper's user namespace owns.
-	Check: func(t *prop.Trial) error { return mountNoLeak(t, "proc", unix.CLONE_NEWPID) },
+	Check: func(t *prop.Trial) error { return mountNoLeak(t, "proc", unix.CLONE_NEWPID, "") },
+})
+
+var _ = prop.Register(prop.Property{
+	ID:    "mnt.tmpfs-mount-no-leak",
+	Title: "a tmpfs mounted inside a new mount namespace (made private) is absent from the host's mountinfo, and a file written there is absent on the host",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNS,
+	Check: func(t *prop.Trial) error { return mountNoLeak(t, "tmpfs", 0, prop.UniqueName("nscheck-file-")) },
 })
 
 var _ = prop.Register(prop.DistinctNS("mnt", prop.NeedUserns))
 
 // mountNoLeak mounts fstype on a fresh directory inside a helper (cloned with
-// a new mount namespace and extraFlags) and looks for it from both sides.
-func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr) error {
+// a new mount namespace and extraFlags), writes file into it when set, and
+// looks for both from both sides.
+func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr, file string) error {
 	target, err := os.MkdirTemp("", "nscheck-mnt-")
 	if err != nil {
 		return fmt.Errorf("mkdtemp: %w", err)
 	}
 	t.Defer(func() { _ = os.Remove(target) })
-	args := mountArgs{FSType: fstype, Target: target}
-	if !t.Sandboxed {
-		if args.Forbidden, err = nsfs.Of(0, "mnt"); err != nil {
-			return err
-		}
+	args := mountArgs{FSType: fstype, Target: target, File: file}
+	if args.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+		return err
 	}
 	p, err := t.Start(helper.Spec{Action: "mnt.mount", Args: args, Cloneflags: unix.CLONE_NEWNS | extraFlags, Hold: true})
 	if err != nil {
@@ -102,22 +112,29 @@ func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr) error {
 	if err := p.Facts(&inside); err != nil {
 		return err
 	}
-	helperView, err := procfs.GetProcMounts(p.PID())
+	helperView, err := mountedAt(p.PID(), target)
 	if err != nil {
-		return fmt.Errorf("read /proc/%d/mountinfo: %w", p.PID(), err)
+		return err
 	}
-	hostView, err := procfs.GetMounts()
+	hostView, err := mountedAt(0, target)
 	if err != nil {
-		return fmt.Errorf("read /proc/self/mountinfo: %w", err)
+		return err
 	}
-	leaked := find(hostView, target)
 	t.Inside("target", target)
 	t.Inside("listed in /proc/self/mountinfo", inside.Listed)
-	t.Host("listed in /proc/"+fmt.Sprint(p.PID())+"/mountinfo", find(helperView, target) != nil)
-	t.Host("listed in /proc/self/mountinfo", leaked != nil)
+	t.Host(fmt.Sprintf("listed in /proc/%d/mountinfo", p.PID()), helperView)
+	t.Host("listed in /proc/self/mountinfo", hostView)
 	t.Expect(inside.Listed && inside.FSType == fstype, "inside, the %s mount at %s is not in its own mountinfo", fstype, target)
-	t.Expect(find(helperView, target) != nil, "the host does not see the %s mount in the helper's /proc/%d/mountinfo", fstype, p.PID())
-	if !t.Expect(leaked == nil, "the %s mount at %s leaked into the host's mountinfo", fstype, target) && !t.Sandboxed {
+	t.Expect(helperView, "the host does not see the %s mount in the helper's /proc/%d/mountinfo", fstype, p.PID())
+	leaked := !t.Expect(!hostView, "the %s mount at %s leaked into the host's mountinfo", fstype, target)
+	if file != "" {
+		path := filepath.Join(target, file)
+		_, statErr := os.Stat(path)
+		t.Inside("wrote "+file, inside.Wrote)
+		t.Host("stat "+path, errString(statErr))
+		t.Expect(os.IsNotExist(statErr), "the file written inside the tmpfs is visible on the host at %s", path)
+	}
+	if leaked && !t.Sandboxed {
 		// Isolation is broken: never leave the mount on the host.
 		_ = unix.Unmount(target, unix.MNT_DETACH)
 	}

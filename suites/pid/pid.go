@@ -1,8 +1,12 @@
 // Package pid holds the PID namespace properties: the first process of a new
-// PID namespace is its init, PID 1, and sees none of the host's processes.
+// PID namespace is its init, PID 1 with parent 0, sees none of the host's
+// processes, cannot signal them, cannot be killed from inside, takes every
+// process of its namespace with it when it dies, adopts the orphans, and
+// namespaces nest 32 deep.
 package pid
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -19,10 +23,36 @@ type selfFacts struct {
 	PPID int `json:"ppid"`
 }
 
+// killArgs ask a helper to send a signal.
+type killArgs struct {
+	PID    int `json:"pid"`
+	Signal int `json:"signal"`
+}
+
+// killFacts is what kill(2) returned: "ok" or the errno name.
+type killFacts struct {
+	Result string `json:"result"`
+	Errno  int    `json:"errno,omitempty"`
+}
+
 func init() {
 	helper.Handle("pid.self", func(struct{}) (any, error) {
 		return selfFacts{PID: os.Getpid(), PPID: os.Getppid()}, nil
 	})
+	helper.Handle("pid.kill", func(a killArgs) (any, error) {
+		return killResult(unix.Kill(a.PID, unix.Signal(a.Signal))), nil
+	})
+}
+
+func killResult(err error) killFacts {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return killFacts{Result: unix.ErrnoName(errno), Errno: int(errno)}
+	}
+	if err != nil {
+		return killFacts{Result: err.Error()}
+	}
+	return killFacts{Result: "ok"}
 }
 
 var _ = prop.Register(prop.Property{
@@ -33,15 +63,38 @@ var _ = prop.Register(prop.Property{
 	Check: childIsInit,
 })
 
+var _ = prop.Register(prop.Property{
+	ID:    "pid.parent-is-zero",
+	Title: "getppid() is 0 inside a new PID namespace (its parent is outside); the host sees the real parent",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWPID,
+	Check: parentIsZero,
+})
+
+var _ = prop.Register(prop.Property{
+	ID:    "pid.kill-outside-esrch",
+	Title: "kill(<host pid>, 0) from inside a new PID namespace fails with ESRCH, while the host can signal the helper",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWPID,
+	Check: killOutside,
+})
+
 var _ = prop.Register(prop.DistinctNS("pid", prop.NeedUserns))
 
-func childIsInit(t *prop.Trial) error {
-	p, err := t.Start(helper.Spec{Action: "pid.self", Cloneflags: unix.CLONE_NEWPID, Hold: true})
-	if err != nil {
-		return err
-	}
+// startSelf starts a held helper in a new PID namespace that reports its
+// pid and parent.
+func startSelf(t *prop.Trial) (*helper.Process, selfFacts, error) {
 	var inside selfFacts
-	if err := p.Facts(&inside); err != nil {
+	p, err := t.Start(helper.Spec{Action: "pid.self", Cloneflags: unix.CLONE_NEWPID, Hold: true})
+	if err == nil {
+		err = p.Facts(&inside)
+	}
+	return p, inside, err
+}
+
+func childIsInit(t *prop.Trial) error {
+	p, inside, err := startSelf(t)
+	if err != nil {
 		return err
 	}
 	nspid, err := NSpid(p.PID())
@@ -58,20 +111,71 @@ func childIsInit(t *prop.Trial) error {
 	return nil
 }
 
-// NSpid reads the NSpid line of /proc/<pid>/status: the pid in each PID
-// namespace from the reader's down to the process's own.
+func parentIsZero(t *prop.Trial) error {
+	p, inside, err := startSelf(t)
+	if err != nil {
+		return err
+	}
+	ppid, err := PPid(p.PID())
+	if err != nil {
+		return err
+	}
+	t.Inside("getppid", inside.PPID)
+	t.Host("helper.ppid", ppid)
+	t.Host("observer.pid", os.Getpid())
+	t.Expect(inside.PPID == 0, "inside getppid() = %d, not 0: the parent is visible in the helper's PID namespace", inside.PPID)
+	t.Expect(ppid == os.Getpid(), "the host sees parent %d for the helper, not the observer %d", ppid, os.Getpid())
+	return nil
+}
+
+// killOutside has the helper signal the observer, a process it must not see.
+func killOutside(t *prop.Trial) error {
+	target := os.Getpid()
+	if target == 1 && !t.Sandboxed {
+		return prop.Skip("nscheck runs as PID 1 here: the only host PID it can name is 1, which is the helper's own inside; run it under an init")
+	}
+	p, err := t.Start(helper.Spec{Action: "pid.kill", Args: killArgs{PID: target, Signal: 0}, Cloneflags: unix.CLONE_NEWPID, Hold: true})
+	if err != nil {
+		return err
+	}
+	var inside killFacts
+	if err := p.Facts(&inside); err != nil {
+		return err
+	}
+	t.Inside(fmt.Sprintf("kill(%d, 0)", target), inside.Result)
+	t.Host("target (the observer)", target)
+	t.Host(fmt.Sprintf("kill(%d, 0) of the helper", p.PID()), killResult(unix.Kill(p.PID(), 0)).Result)
+	t.Expect(inside.Errno == int(unix.ESRCH), "inside, kill(%d, 0) of a host process gave %s, not ESRCH", target, inside.Result)
+	return nil
+}
+
+// NSpid reads the NSpid line of /proc/<pid>/status (0: this process): the
+// pid in each PID namespace from the reader's down to the process's own.
 func NSpid(pid int) ([]uint64, error) {
-	fs, err := procfs.NewFS("/proc")
-	if err != nil {
-		return nil, fmt.Errorf("open procfs: %w", err)
+	st, err := status(procfs.Proc.NewStatus, pid)
+	return st.NSpids, err
+}
+
+// PPid reads the parent of pid from /proc/<pid>/stat, as this process sees it.
+func PPid(pid int) (int, error) {
+	st, err := status(procfs.Proc.Stat, pid)
+	return st.PPID, err
+}
+
+// status reads a procfs file of pid (0: this process, through /proc/self,
+// which is right in a new PID namespace too) with read.
+func status[T any](read func(procfs.Proc) (T, error), pid int) (T, error) {
+	var zero T
+	proc, err := procfs.Self()
+	if pid != 0 {
+		proc, err = procfs.NewProc(pid)
 	}
-	proc, err := fs.Proc(pid)
 	if err != nil {
-		return nil, fmt.Errorf("procfs: %w", err)
+		return zero, fmt.Errorf("procfs: %w", err)
 	}
-	st, err := proc.NewStatus()
+	st, err := read(proc)
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/status: %w", pid, err)
+		return zero, fmt.Errorf("read /proc/%d: %w", pid, err)
 	}
-	return st.NSpids, nil
+	return st, nil
 }

@@ -1,0 +1,34 @@
+# Summarises `go test -bench` output of internal/bench: the spawn cost per
+# namespace type against `unshare` for the same flags (target <= 1.5x), the
+# catalog wall time serial and parallel (target <= 1.0 s) and peak RSS
+# (target <= 64 MiB). Several -count runs give the median.
+function median(list,    n, a, i, j, t) {
+	n = split(list, a, " ")
+	for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+	return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+/^Benchmark/ {
+	name = $1; sub(/-[0-9]+$/, "", name)
+	for (i = 2; i <= NF; i++) {
+		if ($i == "ns/op") ns[name] = ns[name] " " $(i - 1)
+		if ($i == "peak-RSS-MiB") rss[name] = rss[name] " " $(i - 1)
+	}
+}
+END {
+	printf "%-8s %12s %12s %7s\n", "type", "spawn ms", "unshare ms", "ratio"
+	split("mnt uts ipc pid net user cgroup time", types, " ")
+	bad = 0
+	for (k = 1; k <= 8; k++) {
+		t = types[k]; s = "BenchmarkSpawn/" t; u = "BenchmarkUnshare/" t
+		if (!(s in ns) || !(u in ns)) continue
+		sm = median(ns[s]) / 1e6; um = median(ns[u]) / 1e6
+		printf "%-8s %12.2f %12.2f %6.2fx%s\n", t, sm, um, sm / um, (sm / um > 1.5 ? "  over target 1.5x" : "")
+	}
+	for (p = 1; p <= 2; p++) {
+		c = "BenchmarkCatalog/procs=" p
+		if (!(c in ns)) continue
+		wall[p] = median(ns[c]) / 1e9
+		printf "catalog --procs %d: %.3f s wall (target 1.0 s), peak RSS %.1f MiB (target 64)\n", p, wall[p], median(rss[c])
+	}
+	if (wall[1] > 0 && wall[2] > 0) printf "parallel speed-up --procs 2: %.2fx\n", wall[1] / wall[2]
+}

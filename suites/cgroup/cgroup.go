@@ -1,0 +1,251 @@
+// Package cgroup holds the cgroup namespace properties: a process in a new
+// cgroup namespace sees its cgroup as the root "/", and cgroups outside that
+// root relative to it ("/..").
+//
+// Both need the reader to sit in another cgroup than the process it reads,
+// or no path could tell the namespace's root from the hierarchy's. So the
+// check creates a transient child cgroup under the observer's own cgroup in
+// the cgroup2 hierarchy, moves a helper into it, lets that helper clone the
+// reader (with CLONE_NEWCGROUP, withheld in the control) and removes the
+// cgroup when the helpers are gone. It never touches any other cgroup. The
+// alternative without a cgroup of its own, reading host init's
+// /proc/1/cgroup, cannot have a control: inside the control's sandbox (its
+// own PID namespace and /proc) no process in another cgroup is visible.
+package cgroup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/prop"
+)
+
+func init() {
+	helper.Handle("cgroup.enter", enter)
+	helper.Handle("cgroup.read", read)
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "cgroup.root-virtualized",
+	Title: "a process in a new cgroup namespace sees its own cgroup as / in /proc/self/cgroup; the host sees its real path",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWCGROUP,
+	Check: rootVirtualized,
+})
+
+var _ = prop.Register(prop.Property{
+	ID:    "cgroup.outside-relative",
+	Title: "a process outside a cgroup namespace's root appears inside with a path relative to it (/..)",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWCGROUP,
+	Check: outsideRelative,
+})
+
+var _ = prop.Register(prop.DistinctNS("cgroup", prop.NeedUserns))
+
+type enterArgs struct {
+	// Dir is the transient cgroup to move into.
+	Dir string `json:"dir"`
+	// Flags clone the reader.
+	Flags uintptr `json:"flags"`
+	// Target is the process the reader reads /proc/<pid>/cgroup of.
+	Target int `json:"target"`
+}
+
+// readFacts is the cgroup2 path ("0::" line) as the reader sees it, of
+// itself and of the target.
+type readFacts struct {
+	Self   string `json:"self"`
+	Target string `json:"target"`
+}
+
+// enter moves the helper into the transient cgroup, then clones the reader,
+// whose cgroup namespace (if it gets one) is rooted there.
+func enter(a enterArgs) (any, error) {
+	procs := filepath.Join(a.Dir, "cgroup.procs")
+	if err := os.WriteFile(procs, []byte("0"), 0); err != nil {
+		return nil, helper.Fail("join "+a.Dir, err)
+	}
+	s := helper.Spec{Action: "cgroup.read", Args: a.Target, Cloneflags: a.Flags}
+	if a.Flags&unix.CLONE_NEWUSER != 0 {
+		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+	}
+	var f readFacts
+	if err := helper.Run(context.Background(), s, &f); err != nil {
+		return nil, fmt.Errorf("reader: %w", err)
+	}
+	return f, nil
+}
+
+func read(target int) (any, error) {
+	var f readFacts
+	var err error
+	if f.Self, err = unifiedPath(0); err != nil {
+		return nil, err
+	}
+	if f.Target, err = unifiedPath(target); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+// unifiedPath is the cgroup2 path of pid (0 means self) in /proc/<pid>/cgroup,
+// relative to the reader's cgroup namespace root.
+func unifiedPath(pid int) (string, error) {
+	var proc procfs.Proc
+	var err error
+	if pid == 0 {
+		proc, err = procfs.Self()
+	} else {
+		proc, err = procfs.NewProc(pid)
+	}
+	if err != nil {
+		return "", fmt.Errorf("procfs: %w", err)
+	}
+	cgs, err := proc.Cgroups()
+	if err != nil {
+		return "", fmt.Errorf("read /proc/%d/cgroup: %w", proc.PID, err)
+	}
+	for _, c := range cgs {
+		if c.HierarchyID == 0 {
+			return c.Path, nil
+		}
+	}
+	return "", errNoCgroup2
+}
+
+var errNoCgroup2 = errors.New("no cgroup2 hierarchy in /proc/self/cgroup")
+
+// placed is a reader placed in a transient cgroup, and both sides' views.
+type placed struct {
+	in       readFacts
+	own      string // the observer's cgroup2 path
+	helper   string // the path the host sees for the helper in the transient cgroup
+	observer int
+}
+
+// place creates the transient cgroup, runs the reader in it and records the
+// common evidence.
+func place(t *prop.Trial) (*placed, error) {
+	own, err := unifiedPath(0)
+	if errors.Is(err, errNoCgroup2) {
+		return nil, prop.Skip("this host has no cgroup2 hierarchy (no 0:: line in /proc/self/cgroup): boot with systemd.unified_cgroup_hierarchy or mount cgroup2")
+	}
+	if err != nil {
+		return nil, err
+	}
+	base, err := ownCgroupDir(t, own)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(base, prop.UniqueName("nscheck-"))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
+			return nil, prop.Skip("cannot create a transient cgroup under its own (%v): run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)", err)
+		}
+		return nil, fmt.Errorf("create transient cgroup: %w", err)
+	}
+	t.Defer(func() { removeCgroup(t, dir) })
+
+	flags := uintptr(unix.CLONE_NEWCGROUP)
+	if !t.Isolated {
+		flags = 0
+	}
+	if t.Rootless && !t.Sandboxed {
+		flags |= unix.CLONE_NEWUSER
+	}
+	pl := &placed{own: own, observer: os.Getpid()}
+	p, err := t.Start(helper.Spec{Action: "cgroup.enter", Args: enterArgs{Dir: dir, Flags: flags, Target: pl.observer}, Hold: true})
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Facts(&pl.in); err != nil {
+		return nil, err
+	}
+	if pl.helper, err = unifiedPath(p.PID()); err != nil {
+		return nil, err
+	}
+	t.Host("transient cgroup", dir)
+	t.Host("own cgroup", own)
+	t.Host(fmt.Sprintf("/proc/%d/cgroup (helper in the transient cgroup)", p.PID()), pl.helper)
+	t.Expect(pl.helper != own && strings.HasPrefix(pl.helper, strings.TrimSuffix(own, "/")+"/"),
+		"the host sees the helper in %s, not in a child of its own cgroup %s", pl.helper, own)
+	return pl, nil
+}
+
+// ownCgroupDir finds the directory of the observer's own cgroup2 cgroup. In
+// the control's sandbox, which has a cgroup namespace (and a private mount
+// namespace) of its own, a fresh cgroup2 mount is rooted there; on the host
+// the existing mount is used, never a new one.
+func ownCgroupDir(t *prop.Trial, own string) (string, error) {
+	if t.Sandboxed {
+		dir, err := os.MkdirTemp("", "cgroup2-")
+		if err != nil {
+			return "", fmt.Errorf("mkdtemp: %w", err)
+		}
+		if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+			return "", helper.Fail("mount cgroup2 "+dir, err)
+		}
+		t.Defer(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
+		return dir, nil
+	}
+	mounts, err := procfs.GetMounts()
+	if err != nil {
+		return "", fmt.Errorf("read /proc/self/mountinfo: %w", err)
+	}
+	for _, m := range mounts {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		if rel, ok := strings.CutPrefix(own, m.Root); ok && (m.Root == "/" || rel == "" || rel[0] == '/') {
+			return filepath.Join(m.MountPoint, rel), nil
+		}
+	}
+	return "", prop.Skip("no cgroup2 mount shows this process's cgroup %s: mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup)", own)
+}
+
+// removeCgroup removes the transient cgroup once its helpers are gone (a
+// just-reaped process can keep it busy for a moment).
+func removeCgroup(t *prop.Trial, dir string) {
+	var err error
+	for range 100 {
+		if err = unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
+			return
+		}
+		if !errors.Is(err, unix.EBUSY) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Host("transient cgroup NOT removed", dir+": "+err.Error())
+}
+
+func rootVirtualized(t *prop.Trial) error {
+	pl, err := place(t)
+	if err != nil {
+		return err
+	}
+	t.Inside("/proc/self/cgroup", pl.in.Self)
+	t.Expect(pl.in.Self == "/", "inside, the reader's own cgroup reads %s, not the namespace root /", pl.in.Self)
+	return nil
+}
+
+func outsideRelative(t *prop.Trial) error {
+	pl, err := place(t)
+	if err != nil {
+		return err
+	}
+	t.Inside("/proc/"+strconv.Itoa(pl.observer)+"/cgroup (the observer, in the parent cgroup)", pl.in.Target)
+	t.Expect(pl.in.Target == "/..", "inside, the observer's cgroup, the parent of the namespace root, reads %s, not /..", pl.in.Target)
+	return nil
+}

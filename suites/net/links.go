@@ -1,0 +1,185 @@
+package net
+
+import (
+	"slices"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/errname"
+	"github.com/nscheck/nscheck/internal/netlink"
+	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/prop"
+)
+
+// linksArgs asks a helper to list its links, then optionally to create a
+// veth pair (and list again) or to probe whether veth pairs can be made.
+type linksArgs struct {
+	Forbidden nsfs.ID `json:"forbidden"`
+	// Pair, when set, is created in the helper's namespace: [name, peer].
+	Pair []string `json:"pair,omitempty"`
+	// Probe creates and deletes a throwaway pair.
+	Probe bool `json:"probe,omitempty"`
+}
+
+type linksFacts struct {
+	Links []netlink.Link `json:"links"`
+	// Veth is the outcome of creating Pair or the probe pair.
+	Veth  string         `json:"veth,omitempty"`
+	After []netlink.Link `json:"after,omitempty"`
+}
+
+func init() {
+	helper.Handle("net.links", listLinks)
+}
+
+func listLinks(a linksArgs) (any, error) {
+	c, err := netlink.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	var f linksFacts
+	if f.Links, err = c.Links(); err != nil {
+		return nil, err
+	}
+	pair := a.Pair
+	if a.Probe {
+		pair = []string{prop.UniqueName("probe"), prop.UniqueName("probe")}
+	}
+	if len(pair) != 2 {
+		return f, nil
+	}
+	err = addVeth(c, a.Forbidden, netlink.Veth{Name: pair[0], Peer: pair[1]}, "")
+	f.Veth = errname.Of(err)
+	if err != nil && !vethUnavailable(err) {
+		return nil, err
+	}
+	if err == nil && a.Probe {
+		l, err := c.LinkByName(pair[0])
+		if err == nil {
+			err = c.DelLink(l.Index)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err == nil && !a.Probe {
+		f.After, err = c.Links()
+	}
+	return f, err
+}
+
+// observeLinks lists the links of a helper in a new network namespace from
+// both sides, and the host's own. In the real run the helper also probes
+// for veth, which the control needs (sandboxLinks).
+func observeLinks(t *prop.Trial) (inside linksFacts, procDev []string, host []netlink.Link, err error) {
+	if err = sandboxLinks(t); err != nil {
+		return
+	}
+	a := linksArgs{Probe: !t.Sandboxed}
+	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+		return
+	}
+	p, err := startNet(t, "net.links", a, &inside)
+	if err != nil {
+		return
+	}
+	if err = skipWithoutVeth(inside.Veth, "the control gives its disposable host an interface besides lo with a veth pair; probing for one"); err != nil {
+		return
+	}
+	if procDev, err = procNetDev(p.PID()); err != nil {
+		return
+	}
+	if host, err = links(); err != nil {
+		return
+	}
+	t.Inside("links", names(inside.Links))
+	t.Host("/proc/"+itoa(p.PID())+"/net/dev", procDev)
+	t.Host("links", names(host))
+	return
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.loopback-only",
+	Title: "a new network namespace has exactly one interface, lo (seen inside by RTM_GETLINK and from the host in /proc/<pid>/net/dev)",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: func(t *prop.Trial) error {
+		inside, procDev, _, err := observeLinks(t)
+		if err != nil {
+			return err
+		}
+		t.Expect(len(inside.Links) == 1 && inside.Links[0].Name == "lo" && inside.Links[0].Flags&unix.IFF_LOOPBACK != 0,
+			"inside, the new network namespace has %v, not just lo", names(inside.Links))
+		t.Expect(slices.Equal(procDev, []string{"lo"}), "the host sees %v in the helper's /proc/<pid>/net/dev, not just lo", procDev)
+		return nil
+	},
+})
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.host-links-hidden",
+	Title: "no host interface (by name or ifindex, lo aside) is visible inside a new network namespace",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: func(t *prop.Trial) error {
+		inside, procDev, host, err := observeLinks(t)
+		if err != nil {
+			return err
+		}
+		for _, h := range host {
+			if h.Name == "lo" {
+				continue // every namespace has its own lo, ifindex 1
+			}
+			for _, in := range inside.Links {
+				t.Expect(in.Name != h.Name, "the host's interface %s is visible inside (as %s)", h, in)
+				t.Expect(in.Index != h.Index, "the host's ifindex %d (%s) is in use inside by %s", h.Index, h.Name, in)
+			}
+			t.Expect(!slices.Contains(procDev, h.Name), "the helper's /proc/<pid>/net/dev lists the host's %s", h.Name)
+		}
+		return nil
+	},
+})
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.link-no-leak",
+	Title: "a veth pair created inside a new network namespace is absent on the host",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: linkNoLeak,
+})
+
+func linkNoLeak(t *prop.Trial) error {
+	a := linksArgs{Pair: []string{prop.UniqueName("nsk"), prop.UniqueName("nsk")}}
+	var err error
+	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+		return err
+	}
+	var inside linksFacts
+	p, err := startNet(t, "net.links", a, &inside)
+	if err != nil {
+		return err
+	}
+	if err := skipWithoutVeth(inside.Veth, "creating a veth pair inside"); err != nil {
+		return err
+	}
+	procDev, err := procNetDev(p.PID())
+	if err != nil {
+		return err
+	}
+	host, err := links()
+	if err != nil {
+		return err
+	}
+	t.Inside("pair", a.Pair)
+	t.Inside("links after", names(inside.After))
+	t.Host("/proc/"+itoa(p.PID())+"/net/dev", procDev)
+	t.Host("links", names(host))
+	for _, n := range a.Pair {
+		t.Expect(slices.ContainsFunc(inside.After, func(l netlink.Link) bool { return l.Name == n && l.Kind == "veth" }), "inside, the veth %s it created is not listed", n)
+		t.Expect(slices.Contains(procDev, n), "the helper's /proc/<pid>/net/dev does not list its veth %s", n)
+		t.Expect(!slices.ContainsFunc(host, func(l netlink.Link) bool { return l.Name == n }), "the veth %s created inside is visible on the host", n)
+	}
+	return nil
+}

@@ -1,0 +1,175 @@
+// Package net holds the network namespace properties: a new network
+// namespace starts with nothing but lo, sees none of the host's interfaces,
+// and keeps its links, ports, abstract unix sockets and per-namespace
+// sysctls to itself; a veth pair joins two namespaces without touching the
+// host's interfaces.
+//
+// Links are made and listed with internal/netlink (no ip(8): nscheck also
+// runs as /init). Every helper that creates a link, brings one up or writes
+// a sysctl refuses to do so in the host's network namespace (nsguard). The
+// controls run in a sandbox with a network namespace of its own; where the
+// check needs the host to look like one (an interface besides lo, lo up),
+// the sandbox is given that first, never the real host.
+package net
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/errname"
+	"github.com/nscheck/nscheck/internal/netlink"
+	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/prop"
+)
+
+// vethMissing is the skip reason when the kernel cannot make a veth pair.
+const vethMissing = "CONFIG_VETH missing (modprobe veth)"
+
+// vethUnavailable reports whether err says the kernel has no veth driver.
+func vethUnavailable(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENODEV)
+}
+
+// links lists the links of the calling thread's network namespace.
+func links() ([]netlink.Link, error) {
+	c, err := netlink.Dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	return c.Links()
+}
+
+// names renders links as "index:name" evidence.
+func names(ls []netlink.Link) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.String()
+	}
+	return out
+}
+
+// procNetDev lists the interface names in /proc/<pid>/net/dev: the host's
+// view of the network namespace of pid.
+func procNetDev(pid int) ([]string, error) {
+	fs, err := procfs.NewFS("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return nil, fmt.Errorf("procfs for %d: %w", pid, err)
+	}
+	dev, err := fs.NetDev()
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/%d/net/dev: %w", pid, err)
+	}
+	var out []string
+	for name := range dev {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// setUp brings the link named name up in the calling thread's namespace.
+func setUp(c *netlink.Conn, name string) (netlink.Link, error) {
+	l, err := c.LinkByName(name)
+	if err != nil {
+		return l, err
+	}
+	return l, c.SetUp(l.Index)
+}
+
+// loUp brings lo up in the calling thread's network namespace, after
+// checking that it is not forbidden (the host's).
+func loUp(forbidden nsfs.ID) error {
+	if err := nsguard.Check("net", forbidden); err != nil {
+		return err
+	}
+	c, err := netlink.Dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_, err = setUp(c, "lo")
+	return err
+}
+
+// addVeth creates the pair v in the calling thread's namespace (not the
+// forbidden one), the peer in the namespace of the nsfs file peerNS when
+// that is set.
+func addVeth(c *netlink.Conn, forbidden nsfs.ID, v netlink.Veth, peerNS string) error {
+	if err := nsguard.Check("net", forbidden); err != nil {
+		return err
+	}
+	if peerNS != "" {
+		id, err := nsfs.Stat(peerNS)
+		if err != nil {
+			return err
+		}
+		if forbidden != (nsfs.ID{}) && id == forbidden {
+			return fmt.Errorf("refusing to move a veth end into the host's network namespace %s", id)
+		}
+		f, err := os.Open(peerNS)
+		if err != nil {
+			return fmt.Errorf("open %s: %w", peerNS, err)
+		}
+		defer f.Close()
+		v.PeerNS = f
+	}
+	return c.AddVeth(v)
+}
+
+// sandboxLinks gives a control's sandbox (the disposable host) an interface
+// besides lo, as a real host has, so that a helper sharing its network
+// namespace has something to see. Never called for the real host.
+func sandboxLinks(t *prop.Trial) error {
+	if !t.Sandboxed {
+		return nil
+	}
+	c, err := netlink.Dial()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := addVeth(c, nsfs.ID{}, netlink.Veth{Name: prop.UniqueName("host"), Peer: prop.UniqueName("host")}, ""); err != nil {
+		return fmt.Errorf("give the sandbox a host interface: %w", err)
+	}
+	return nil
+}
+
+// sandboxLoUp brings up lo of a control's sandbox: a real host's lo is up.
+// Never called for the real host.
+func sandboxLoUp(t *prop.Trial) error {
+	if !t.Sandboxed {
+		return nil
+	}
+	return loUp(nsfs.ID{})
+}
+
+// startNet starts a held helper in a new network namespace (as the trial
+// says) and decodes its facts into facts.
+func startNet(t *prop.Trial, action string, args, facts any) (*helper.Process, error) {
+	p, err := t.Start(helper.Spec{Action: action, Args: args, Cloneflags: unix.CLONE_NEWNET, Hold: true})
+	if err != nil {
+		return nil, err
+	}
+	return p, p.Facts(facts)
+}
+
+// skipWithoutVeth is the skip of an environment without veth, when a helper
+// reports that creating a pair (for why) gave outcome; nil when it worked
+// or was not tried.
+func skipWithoutVeth(outcome, why string) error {
+	if outcome == "" || outcome == errname.OK {
+		return nil
+	}
+	return prop.Skip("%s: %s gave %s", vethMissing, why, outcome)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,12 @@
+package net_test
+
+import (
+	"testing"
+
+	"github.com/nscheck/nscheck/internal/suitetest"
+	_ "github.com/nscheck/nscheck/suites/net"
+)
+
+func TestMain(m *testing.M) { suitetest.Main(m) }
+
+func Test(t *testing.T) { suitetest.Run(t, "net") }

@@ -1,0 +1,277 @@
+package net
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/procfs"
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/errname"
+	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/prop"
+)
+
+// kept holds what a held helper must keep open until it exits (a listener
+// that went out of scope would be closed by its finalizer).
+var (
+	keptMu sync.Mutex
+	kept   []io.Closer
+)
+
+func keep(c io.Closer) {
+	keptMu.Lock()
+	kept = append(kept, c)
+	keptMu.Unlock()
+}
+
+type listenArgs struct {
+	Forbidden nsfs.ID `json:"forbidden"`
+	// Network and Address as net.Listen takes them.
+	Network string `json:"network"`
+	Address string `json:"address"`
+}
+
+type listenFacts struct {
+	Listen string `json:"listen"`
+}
+
+func init() {
+	helper.Handle("net.listen", func(a listenArgs) (any, error) {
+		if a.Network == "tcp4" {
+			// A new namespace's lo is down: 127.0.0.1 does not exist yet.
+			if err := loUp(a.Forbidden); err != nil {
+				return nil, err
+			}
+		}
+		ln, err := net.Listen(a.Network, a.Address)
+		if err == nil {
+			keep(ln)
+		}
+		return listenFacts{Listen: errname.Of(err)}, nil
+	})
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.ports-independent",
+	Title: "the same TCP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: portsIndependent,
+})
+
+func portsIndependent(t *prop.Trial) error {
+	forbidden, err := nsguard.Forbidden(t, "net")
+	if err != nil {
+		return err
+	}
+	if err := sandboxLoUp(t); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return fmt.Errorf("listen on the host: %w", err)
+	}
+	defer ln.Close()
+	port := ln.Addr().(*net.TCPAddr).Port
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var inside listenFacts
+	p, err := startNet(t, "net.listen", listenArgs{Forbidden: forbidden, Network: "tcp4", Address: addr}, &inside)
+	if err != nil {
+		return err
+	}
+	helperListens, err := tcpListening(p.PID(), port)
+	if err != nil {
+		return err
+	}
+	t.Inside("listen "+addr, inside.Listen)
+	t.Host("listen "+addr, errname.OK)
+	t.Host(fmt.Sprintf("/proc/%d/net/tcp listens on %d", p.PID(), port), helperListens)
+	accepted := errname.Of(acceptOnce(ln, addr))
+	t.Host("own listener accepts", accepted)
+	t.Expect(inside.Listen == errname.OK, "inside, binding %s while the host holds it failed: %s", addr, inside.Listen)
+	t.Expect(helperListens, "the helper's /proc/<pid>/net/tcp shows no listener on port %d", port)
+	t.Expect(accepted == errname.OK, "the host's own listener on %s no longer accepts: %s", addr, accepted)
+	return nil
+}
+
+// tcpListening says whether /proc/<pid>/net/tcp has a listener on port.
+func tcpListening(pid, port int) (bool, error) {
+	fs, err := procfs.NewFS("/proc/" + strconv.Itoa(pid))
+	if err != nil {
+		return false, fmt.Errorf("procfs for %d: %w", pid, err)
+	}
+	socks, err := fs.NetTCP()
+	if err != nil {
+		return false, fmt.Errorf("read /proc/%d/net/tcp: %w", pid, err)
+	}
+	const tcpListen = 0x0a
+	for _, s := range socks {
+		if s.St == tcpListen && s.LocalPort == uint64(port) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// acceptOnce connects to addr and accepts the connection on ln: the host's
+// listener still owns the port.
+func acceptOnce(ln net.Listener, addr string) error {
+	deadline := time.Now().Add(2 * time.Second)
+	_ = ln.(*net.TCPListener).SetDeadline(deadline)
+	c, err := net.DialTimeout("tcp4", addr, time.Until(deadline))
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.abstract-socket-isolated",
+	Title: "an abstract unix socket bound inside a new network namespace cannot be connected from the host (ECONNREFUSED)",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: abstractIsolated,
+})
+
+func abstractIsolated(t *prop.Trial) error {
+	name := "@" + prop.UniqueName("nscheck-")
+	var inside listenFacts
+	p, err := startNet(t, "net.listen", listenArgs{Network: "unix", Address: name}, &inside)
+	if err != nil {
+		return err
+	}
+	helperLists, err := unixListed(strconv.Itoa(p.PID()), name)
+	if err != nil {
+		return err
+	}
+	hostLists, err := unixListed("self", name)
+	if err != nil {
+		return err
+	}
+	c, dialErr := net.DialTimeout("unix", name, 2*time.Second)
+	if dialErr == nil {
+		c.Close()
+	}
+	t.Inside("listen "+name, inside.Listen)
+	t.Host(fmt.Sprintf("/proc/%d/net/unix lists %s", p.PID(), name), helperLists)
+	t.Host("/proc/self/net/unix lists "+name, hostLists)
+	t.Host("connect "+name, errname.Of(dialErr))
+	t.Expect(inside.Listen == errname.OK, "inside, binding %s failed: %s", name, inside.Listen)
+	t.Expect(helperLists, "the helper's /proc/<pid>/net/unix does not list %s", name)
+	t.Expect(errors.Is(dialErr, unix.ECONNREFUSED), "the host connected to the abstract socket %s bound inside (%s, want ECONNREFUSED)", name, errname.Of(dialErr))
+	t.Expect(!hostLists, "the host's /proc/self/net/unix lists %s", name)
+	return nil
+}
+
+// unixListed says whether /proc/<who>/net/unix lists a socket at path.
+func unixListed(who, path string) (bool, error) {
+	fs, err := procfs.NewFS("/proc/" + who)
+	if err != nil {
+		return false, fmt.Errorf("procfs for %s: %w", who, err)
+	}
+	socks, err := fs.NetUNIX()
+	if err != nil {
+		return false, fmt.Errorf("read /proc/%s/net/unix: %w", who, err)
+	}
+	for _, s := range socks.Rows {
+		if s.Path == path {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// sysctlArgs asks a helper to write Value to the sysctl Key (a path below
+// /proc/sys) of its network namespace.
+type sysctlArgs struct {
+	Forbidden nsfs.ID `json:"forbidden"`
+	Key       string  `json:"key"`
+	Value     string  `json:"value"`
+}
+
+type sysctlFacts struct {
+	Before string `json:"before"`
+	After  string `json:"after"`
+}
+
+func init() {
+	helper.Handle("net.sysctl", func(a sysctlArgs) (any, error) {
+		if err := nsguard.Check("net", a.Forbidden); err != nil {
+			return nil, err
+		}
+		var f sysctlFacts
+		var err error
+		if f.Before, err = readSysctl(a.Key); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile("/proc/sys/"+a.Key, []byte(a.Value+"\n"), 0); err != nil {
+			return nil, helper.Fail("write /proc/sys/"+a.Key, err)
+		}
+		if f.After, err = readSysctl(a.Key); err != nil {
+			return nil, err
+		}
+		return f, nil
+	})
+}
+
+func readSysctl(key string) (string, error) {
+	b, err := os.ReadFile("/proc/sys/" + key)
+	if err != nil {
+		return "", fmt.Errorf("read sysctl: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.sysctl-per-ns",
+	Title: "changing net.ipv4.ip_forward inside a new network namespace leaves the host's unchanged",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: sysctlPerNS,
+})
+
+func sysctlPerNS(t *prop.Trial) error {
+	const key = "net/ipv4/ip_forward"
+	before, err := readSysctl(key)
+	if err != nil {
+		return err
+	}
+	want := "1"
+	if before == "1" {
+		want = "0"
+	}
+	a := sysctlArgs{Key: key, Value: want}
+	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+		return err
+	}
+	var inside sysctlFacts
+	if _, err := startNet(t, "net.sysctl", a, &inside); err != nil {
+		return err
+	}
+	during, err := readSysctl(key)
+	if err != nil {
+		return err
+	}
+	t.Inside(key+" before", inside.Before)
+	t.Inside(key+" after writing "+want, inside.After)
+	t.Host(key+" before", before)
+	t.Host(key+" while held", during)
+	t.Expect(inside.After == want, "inside, %s reads %s after writing %s", key, inside.After, want)
+	t.Expect(during == before, "the host's %s changed from %s to %s", key, before, during)
+	return nil
+}
