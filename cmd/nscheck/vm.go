@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/runner"
 	"github.com/nscheck/nscheck/internal/vm"
 )
 
@@ -35,7 +36,7 @@ type vmRun struct {
 }
 
 func vmCmd(args []string) int {
-	fs := newFlags("vm", "vm --kernel PATH [--kernel PATH ...] --out DIR [--append ARGS] [--accel auto|tcg|kvm]")
+	fs := newFlags("vm", "vm --kernel PATH [--kernel PATH ...] --out DIR [--append ARGS] [--accel auto|tcg|kvm] [--label-filter EXPR]")
 	var kernels stringList
 	fs.Var(&kernels, "kernel", "a kernel to boot: a bzImage (vmlinuz), a Debian kernel `.deb` or the directory it unpacks to (repeatable)")
 	out := fs.String("out", "", "write one report per kernel to `DIR`/<kernel release>.json")
@@ -45,6 +46,7 @@ func vmCmd(args []string) int {
 	timeout := fs.Duration("timeout", 3*time.Minute, "bound for each kernel: boot, catalog and power-off")
 	accel := fs.String("accel", vm.AccelAuto, "QEMU accelerator: auto (KVM if it works, else TCG), tcg or kvm")
 	qemu := fs.String("qemu", "qemu-system-x86_64", "the QEMU binary")
+	labels := fs.String("label-filter", "", "run only the properties whose labels match `EXPR` in the guest (as for run)")
 	initBin := fs.String("init", "", "the static nscheck binary to run as the guest's /init (default: this nscheck, which must be statically linked)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -59,8 +61,11 @@ func vmCmd(args []string) int {
 	case *timeout <= 0 || *cpus < 1:
 		return fail(exitUsage, "vm: --timeout and --cpus must be positive")
 	}
-	base := vm.Config{Append: *appendArgs, MemoryMB: *memory, CPUs: *cpus}
+	base := vm.Config{Append: *appendArgs, MemoryMB: *memory, CPUs: *cpus, LabelFilter: *labels}
 	if err := base.Validate(); err != nil {
+		return fail(exitUsage, "vm: %v", err)
+	}
+	if err := (runner.Options{LabelFilter: *labels}).Validate(); err != nil {
 		return fail(exitUsage, "vm: %v", err)
 	}
 	plan, err := vm.ChooseAccel(*accel, vm.ProbeHost())

@@ -128,11 +128,14 @@ func TestVM(t *testing.T) {
 	init := staticNscheck(t)
 	out := t.TempDir()
 
+	// The whole catalog runs; exit 1 would mean a property failed on one of
+	// the kernels, which is the catalog's business: this test asserts the
+	// core four and the guest machinery.
 	res := nscheck(t, "vm", "--init", init, "--kernel", k61, "--kernel", k612, "--out", out)
-	if res.code != 0 {
+	if res.code != 0 && res.code != exitFail {
 		t.Fatalf("vm: exit %d\n%s%s", res.code, res.stdout, res.stderr)
 	}
-	t.Logf("vm:\n%s", res.stderr)
+	t.Logf("vm (exit %d):\n%s", res.code, res.stderr)
 	paths, _ := filepath.Glob(filepath.Join(out, "*.json"))
 	if len(paths) != 2 {
 		t.Fatalf("reports %v, want two", paths)
@@ -145,6 +148,10 @@ func TestVM(t *testing.T) {
 			t.Errorf("%s holds the report of %s", p, r.Kernel.Release)
 		}
 		assertCorePass(t, r)
+		assertGuestIsASystem(t, r)
+		if len(r.Errors) > 0 {
+			t.Errorf("%s: run errors %q", r.Kernel.Release, r.Errors)
+		}
 		if r.VM == nil || r.VM.Accel == "" || r.VM.BootMS <= 0 || !strings.Contains(r.VM.Cmdline, vm.GuestEnv+"=1") {
 			t.Errorf("%s: vm section %+v", r.Kernel.Release, r.VM)
 		}
@@ -164,7 +171,8 @@ func TestVM(t *testing.T) {
 
 	t.Run("unprivileged_userns_clone=0", func(t *testing.T) {
 		dir := t.TempDir()
-		res := nscheck(t, "vm", "--init", init, "--kernel", k612, "--out", dir, "--append", "sysctl.kernel.unprivileged_userns_clone=0")
+		res := nscheck(t, "vm", "--init", init, "--kernel", k612, "--out", dir, "--append", "sysctl.kernel.unprivileged_userns_clone=0",
+			"--label-filter", "prop: containsAny {user.unprivileged-create, uts.hostname-local, ipc.sysv-msgq-invisible, pid.child-is-init, mnt.proc-mount-no-leak, uts.distinct-ns, ipc.distinct-ns, pid.distinct-ns, mnt.distinct-ns}")
 		if res.code != 0 {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
@@ -220,6 +228,21 @@ func TestVM(t *testing.T) {
 		r := bootFailed(t, res, dir, reps[0].Kernel.Release)
 		t.Logf("truncated image: %s", r.Errors[0])
 	})
+}
+
+// assertGuestIsASystem: properties that need what any init provides pass
+// in the guest when the catalog has them: the observer is not PID 1
+// (pid.kill-outside-esrch) and lo is up (net.ports-independent).
+func assertGuestIsASystem(t *testing.T, r *report.Report) {
+	t.Helper()
+	for _, res := range r.Results {
+		switch res.ID {
+		case "pid.kill-outside-esrch", "net.ports-independent":
+			if res.State != report.Passed {
+				t.Errorf("%s on %s: %s (%s)", res.ID, r.Kernel.Release, res.State, res.Reason)
+			}
+		}
+	}
 }
 
 // bootFailed checks a boot that must fail: exit 1, one FAILED line, a

@@ -1,9 +1,13 @@
-// Package guest is what nscheck does when it is the init process (PID 1)
-// of a virtual machine booted by `nscheck vm`: it sets up the little system
-// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2, the kernel
-// modules shipped in the initramfs), runs the whole catalog through
-// internal/runner, sends the JSON report to the host over the second UART
-// in a frame (see internal/vm) and powers the machine off.
+// Package guest is what nscheck does inside a virtual machine booted by
+// `nscheck vm`. As the init process (PID 1) it sets up the little system
+// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2, loopback up,
+// the kernel modules shipped in the initramfs), then starts itself again as
+// an ordinary child process that runs the whole catalog through
+// internal/runner: properties such as pid.kill-outside-esrch need the
+// observer not to be PID 1, and an init must reap the orphans the catalog
+// leaves to it. The child hands its JSON report to init over a pipe; init
+// sends it to the host over the second UART in a frame (see internal/vm)
+// and powers the machine off.
 //
 // The console (ttyS0) is for humans: the kernel's messages interleave with
 // anything written there. The report goes to /dev/ttyS1, set to raw mode
@@ -12,8 +16,11 @@
 package guest
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -37,16 +44,35 @@ const Hostname = "nscheck-vm"
 // times slower under emulation than on the host.
 const helperTimeout = 60 * time.Second
 
-// Detect reports whether this process is the guest's init: PID 1 with the
-// marker that `nscheck vm` puts on the kernel command line (the kernel
-// passes it to init as an environment variable). A container's PID 1 does
-// not have it.
-func Detect() bool { return os.Getpid() == 1 && os.Getenv(vm.GuestEnv) == "1" }
+// Values of vm.GuestEnv: init's (from the kernel command line) and the
+// catalog runner's (set by init for its child).
+const (
+	modeInit   = "1"
+	modeRunner = "runner"
+)
 
-// Main runs the guest and powers off; it does not return.
+// Detect reports whether this process is part of the guest: its init (PID
+// 1 with the marker that `nscheck vm` puts on the kernel command line; the
+// kernel passes it to init as an environment variable, and a container's
+// PID 1 does not have it) or the catalog runner that init starts.
+func Detect() bool {
+	switch os.Getenv(vm.GuestEnv) {
+	case modeInit:
+		return os.Getpid() == 1
+	case modeRunner:
+		return os.Getppid() == 1
+	}
+	return false
+}
+
+// Main runs the guest's part of this process and exits; as init it powers
+// the machine off.
 func Main() {
+	if os.Getpid() != 1 {
+		os.Exit(runCatalog())
+	}
 	logf("nscheck guest: setting up")
-	ch, err := run()
+	ch, err := initMain()
 	if err != nil {
 		logf("nscheck guest: %v", err)
 		if ch != nil {
@@ -59,7 +85,37 @@ func Main() {
 	powerOff()
 }
 
-func run() (*os.File, error) {
+// reportFD is the runner's end of the pipe its report goes through.
+const reportFD = 3
+
+// runCatalog is the runner child: the whole catalog, the report as JSON on
+// fd 3.
+func runCatalog() int {
+	os.Unsetenv(vm.GuestEnv) // the helpers it spawns are not the guest
+	helper.DefaultTimeout = helperTimeout
+	var opts runner.Options
+	if v := os.Getenv(vm.LabelsEnv); v != "" {
+		f, err := vm.DecodeLabels(v)
+		if err != nil {
+			logf("nscheck guest: %v", err)
+			return 1
+		}
+		opts.LabelFilter = f
+	}
+	rep, err := runner.Run(opts)
+	if err != nil {
+		logf("nscheck guest: run the catalog: %v", err)
+		return 1
+	}
+	out := os.NewFile(reportFD, "report")
+	if err := json.NewEncoder(out).Encode(rep); err != nil {
+		logf("nscheck guest: hand the report to init: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func initMain() (*os.File, error) {
 	if err := mountAll(); err != nil {
 		return nil, err
 	}
@@ -74,6 +130,9 @@ func run() (*os.File, error) {
 	if err := unix.Sethostname([]byte(Hostname)); err != nil {
 		return ch, fmt.Errorf("sethostname: %w", err)
 	}
+	if err := loopbackUp(); err != nil {
+		return ch, err
+	}
 	loaded, errs := LoadModules("/" + vm.ModulesDir)
 	var loadErrs []string
 	for _, err := range errs {
@@ -83,22 +142,104 @@ func run() (*os.File, error) {
 	if len(loaded) > 0 {
 		logf("nscheck guest: loaded modules: %s", strings.Join(loaded, " "))
 	}
-	helper.DefaultTimeout = helperTimeout
 	logf("nscheck guest: running the catalog on %s", rel)
-	rep, err := runner.Run(runner.Options{})
+	data, err := superviseRunner()
 	if err != nil {
-		return ch, fmt.Errorf("run the catalog: %w", err)
+		return ch, err
+	}
+	rep, err := report.Decode(bytes.NewReader(data))
+	if err != nil {
+		return ch, fmt.Errorf("the runner's report: %w", err)
 	}
 	rep.Errors = append(rep.Errors, loadErrs...)
 	rep.VM = describe()
 	rep.VM.Modules = loaded
-	data, err := json.Marshal(rep)
-	if err != nil {
+	if data, err = json.Marshal(rep); err != nil {
 		return ch, fmt.Errorf("encode the report: %w", err)
 	}
 	logf("nscheck guest: %d passed, %d failed, %d skipped; sending the report (%d bytes)",
 		rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, len(data))
 	return ch, vm.WriteFrame(ch, vm.ReportFrame, data)
+}
+
+// superviseRunner starts the catalog runner (this binary again), reaps
+// every process that ends up parented to init until the runner exits, and
+// returns what the runner wrote on its report pipe.
+func superviseRunner() ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("report pipe: %w", err)
+	}
+	env := []string{vm.GuestEnv + "=" + modeRunner} // the first of duplicate keys wins: no init marker
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, vm.GuestEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	p, err := os.StartProcess("/proc/self/exe", []string{"/init"}, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, w},
+	})
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("start the catalog runner: %w", err)
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	read := make(chan result, 1)
+	go func() {
+		data, err := io.ReadAll(r)
+		r.Close()
+		read <- result{data, err}
+	}()
+	var status unix.WaitStatus
+	for {
+		pid, err := unix.Wait4(-1, &status, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wait for the catalog runner: %w", err)
+		}
+		if pid == p.Pid {
+			break
+		}
+	}
+	res := <-read
+	switch {
+	case status.Signaled():
+		return nil, fmt.Errorf("the catalog runner died of signal %v", status.Signal())
+	case status.ExitStatus() != 0:
+		return nil, fmt.Errorf("the catalog runner exited with status %d", status.ExitStatus())
+	case res.err != nil:
+		return nil, fmt.Errorf("read the runner's report: %w", res.err)
+	}
+	return res.data, nil
+}
+
+// loopbackUp brings lo up, as any init does: properties that use
+// 127.0.0.1 on the host side need it.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCGIFFLAGS: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCSIFFLAGS: %w", err)
+	}
+	return nil
 }
 
 // mountAll mounts what the catalog and Go's os/exec need (exec opens

@@ -118,6 +118,11 @@ func Boot(ctx context.Context, cfg Config, o BootOptions) (*Outcome, error) {
 		hello = t.C
 	}
 	fail := func(started bool, format string, args ...any) (*Outcome, error) {
+		if !reaped { // stop QEMU first: its exit is reported once the console is read to the end
+			cmd.Process.Signal(syscall.SIGKILL)
+			<-exited
+			reaped = true
+		}
 		return nil, &BootError{Reason: fmt.Sprintf(format, args...), Console: con.tail(), Started: started}
 	}
 	out := &Outcome{}

@@ -1,6 +1,7 @@
 package vm
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +30,8 @@ type Config struct {
 	Kernel, Initrd string
 	// Append is extra kernel command line, after nscheck's own.
 	Append string
+	// LabelFilter selects the properties the guest runs ("" for all).
+	LabelFilter string
 	// MemoryMB is the guest's memory.
 	MemoryMB int
 	// CPUs is the number of virtual CPUs.
@@ -45,12 +48,30 @@ type Config struct {
 // exits, so a panic never hangs), and the guest marker.
 const BaseCmdline = "console=ttyS0 panic=-1 " + GuestEnv + "=1"
 
+// LabelsEnv carries a label filter for the guest's catalog, base64url
+// encoded (a filter has spaces, braces and quotes that the kernel command
+// line would split or strip).
+const LabelsEnv = "NSCHECK_VM_LABELS"
+
 // Cmdline is the kernel command line of c.
 func (c Config) Cmdline() string {
-	if strings.TrimSpace(c.Append) == "" {
-		return BaseCmdline
+	line := BaseCmdline
+	if c.LabelFilter != "" {
+		line += " " + LabelsEnv + "=" + base64.RawURLEncoding.EncodeToString([]byte(c.LabelFilter))
 	}
-	return BaseCmdline + " " + strings.TrimSpace(c.Append)
+	if a := strings.TrimSpace(c.Append); a != "" {
+		line += " " + a
+	}
+	return line
+}
+
+// DecodeLabels is the guest's side of LabelsEnv.
+func DecodeLabels(v string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", LabelsEnv, err)
+	}
+	return string(b), nil
 }
 
 // Args is QEMU's command line (without the binary). The console (ttyS0)

@@ -30,6 +30,15 @@ func TestArgsKVM(t *testing.T) {
 	if c := (Config{}); c.Cmdline() != BaseCmdline {
 		t.Errorf("cmdline without append: %q", c.Cmdline())
 	}
+	filter := `ns: containsAny {uts, "ipc"} && !needs:root`
+	c := Config{LabelFilter: filter, Append: "quiet"}
+	f := strings.Fields(c.Cmdline())
+	if len(f) != 5 || f[4] != "quiet" || !strings.HasPrefix(f[3], LabelsEnv+"=") {
+		t.Fatalf("cmdline %q", c.Cmdline())
+	}
+	if got, err := DecodeLabels(strings.TrimPrefix(f[3], LabelsEnv+"=")); err != nil || got != filter {
+		t.Errorf("labels back: %q, %v", got, err)
+	}
 }
 
 func TestValidate(t *testing.T) {
