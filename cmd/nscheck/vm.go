@@ -43,7 +43,7 @@ func vmCmd(args []string) int {
 	appendArgs := fs.String("append", "", "extra kernel command line, e.g. sysctl.kernel.unprivileged_userns_clone=0")
 	memory := fs.Int("memory", 512, "guest memory in `MiB`")
 	cpus := fs.Int("cpus", 2, "virtual CPUs")
-	timeout := fs.Duration("timeout", 3*time.Minute, "bound for each kernel: boot, catalog and power-off")
+	timeout := fs.Duration("timeout", 5*time.Minute, "bound for each kernel: boot, catalog and power-off")
 	accel := fs.String("accel", vm.AccelAuto, "QEMU accelerator: auto (KVM if it works, else TCG), tcg or kvm")
 	qemu := fs.String("qemu", "qemu-system-x86_64", "the QEMU binary")
 	labels := fs.String("label-filter", "", "run only the properties whose labels match `EXPR` in the guest (as for run)")
