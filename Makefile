@@ -13,13 +13,13 @@ all: build
 # nscheck with the helperbin tag. A plain `go build ./cmd/nscheck` works too,
 # its helpers re-execute nscheck itself (slower to start).
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
-	CGO_ENABLED=0 $(GO) build -trimpath -tags helperbin -o $(BIN) ./cmd/nscheck
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags helperbin -o $(BIN) ./cmd/nscheck
 
 # The whole test suite: unit tests, the property suites on this kernel (as
 # root they run every property), and the end-to-end tests of the command.
 test:
-	$(GO) test -count=1 $(PKGS)
+	$(GO) test -count=1 -timeout 30m $(PKGS)
 
 # Run nscheck on this host.
 check: build

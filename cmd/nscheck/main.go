@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/guest"
 	_ "github.com/nscheck/nscheck/suites"
 )
 
@@ -41,6 +42,9 @@ func register(c *command) { commands[c.name] = c }
 
 func main() {
 	helper.Main() // a re-executed helper serves its request and exits here
+	if guest.Detect() {
+		guest.Main() // init of a VM booted by `nscheck vm`: runs, reports, powers off
+	}
 	os.Exit(dispatch(os.Args[1:]))
 }
 

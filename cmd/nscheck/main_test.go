@@ -179,6 +179,18 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"run", "extra-arg"},
 		{"run", "--timeout", "-1s"},
 		{"list", "extra"},
+		{"vm", "--out", "x"},
+		{"vm", "--kernel", "/nonexistent/vmlinuz", "--out", "x"},
+		{"vm", "--kernel", "../../fixtures/sysvipc/msg", "--out", "x"},
+		{"vm", "--kernel", "../../fixtures/bzimage", "--out", "x"},
+		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--accel", "hvf"},
+		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--init", "/bin/sh"},
+		{"matrix"},
+		{"matrix", "../../fixtures/sysvipc/msg"},
+		{"matrix", "../../fixtures/reports/other-schema.json"},
+		{"matrix", "/nonexistent.json"},
+		{"diff", "../../fixtures/reports/run-host.json"},
+		{"diff", "../../fixtures/reports/run-host.json", "../../fixtures/reports/other-schema.json"},
 	}
 	for _, args := range cases {
 		res := nscheck(t, args...)

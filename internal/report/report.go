@@ -47,6 +47,26 @@ type Report struct {
 	// Errors are failures of the run itself (not of a property): a guard
 	// that found the host changed, a kernel that did not boot ...
 	Errors []string `json:"errors,omitempty"`
+	// VM describes the virtual machine of a report made by `nscheck vm`.
+	VM *VM `json:"vm,omitempty"`
+}
+
+// VM is how `nscheck vm` booted the kernel of a report.
+type VM struct {
+	// Image is the kernel as it was named (an image, a .deb, a directory).
+	Image string `json:"image,omitempty"`
+	// Accel is the QEMU accelerator used (tcg, kvm).
+	Accel string `json:"accel,omitempty"`
+	// Cmdline is the guest kernel's command line (/proc/cmdline).
+	Cmdline string `json:"cmdline,omitempty"`
+	// Sysctls are namespace-related knobs as the guest kernel applied them.
+	Sysctls map[string]string `json:"sysctls,omitempty"`
+	// Modules are the kernel modules the guest loaded from the initramfs.
+	Modules []string `json:"modules,omitempty"`
+	// BootMS is the time from starting QEMU to init answering; TotalMS to
+	// the report (and power-off).
+	BootMS  int64 `json:"boot_ms,omitempty"`
+	TotalMS int64 `json:"total_ms,omitempty"`
 }
 
 // Kernel identifies the kernel the report is about.

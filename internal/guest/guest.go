@@ -1,0 +1,333 @@
+// Package guest is what nscheck does inside a virtual machine booted by
+// `nscheck vm`. As the init process (PID 1) it sets up the little system
+// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2, loopback up,
+// the kernel modules shipped in the initramfs), then starts itself again as
+// an ordinary child process that runs the whole catalog through
+// internal/runner: properties such as pid.kill-outside-esrch need the
+// observer not to be PID 1, and an init must reap the orphans the catalog
+// leaves to it. The child hands its JSON report to init over a pipe; init
+// sends it to the host over the second UART in a frame (see internal/vm)
+// and powers the machine off.
+//
+// The console (ttyS0) is for humans: the kernel's messages interleave with
+// anything written there. The report goes to /dev/ttyS1, set to raw mode
+// (no newline translation) and drained with TCSBRK before the power-off, so
+// that the last byte has left the UART when QEMU stops.
+package guest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/internal/runner"
+	"github.com/nscheck/nscheck/internal/vm"
+)
+
+// ReportDevice is the guest side of the report channel.
+const ReportDevice = "/dev/ttyS1"
+
+// Hostname is the guest's hostname (the kernel's default is "(none)").
+const Hostname = "nscheck-vm"
+
+// helperTimeout is each helper's deadline in the guest: a spawn is several
+// times slower under emulation than on the host.
+const helperTimeout = 60 * time.Second
+
+// Values of vm.GuestEnv: init's (from the kernel command line) and the
+// catalog runner's (set by init for its child).
+const (
+	modeInit   = "1"
+	modeRunner = "runner"
+)
+
+// Detect reports whether this process is part of the guest: its init (PID
+// 1 with the marker that `nscheck vm` puts on the kernel command line; the
+// kernel passes it to init as an environment variable, and a container's
+// PID 1 does not have it) or the catalog runner that init starts.
+func Detect() bool {
+	switch os.Getenv(vm.GuestEnv) {
+	case modeInit:
+		return os.Getpid() == 1
+	case modeRunner:
+		return os.Getppid() == 1
+	}
+	return false
+}
+
+// Main runs the guest's part of this process and exits; as init it powers
+// the machine off.
+func Main() {
+	if os.Getpid() != 1 {
+		os.Exit(runCatalog())
+	}
+	logf("nscheck guest: setting up")
+	ch, err := initMain()
+	if err != nil {
+		logf("nscheck guest: %v", err)
+		if ch != nil {
+			_ = vm.WriteFrame(ch, vm.ErrorFrame, []byte(err.Error()))
+		}
+	}
+	if ch != nil {
+		drain(ch)
+	}
+	powerOff()
+}
+
+// reportFD is the runner's end of the pipe its report goes through.
+const reportFD = 3
+
+// runCatalog is the runner child: the whole catalog, the report as JSON on
+// fd 3.
+func runCatalog() int {
+	os.Unsetenv(vm.GuestEnv) // the helpers it spawns are not the guest
+	helper.DefaultTimeout = helperTimeout
+	var opts runner.Options
+	if v := os.Getenv(vm.LabelsEnv); v != "" {
+		f, err := vm.DecodeLabels(v)
+		if err != nil {
+			logf("nscheck guest: %v", err)
+			return 1
+		}
+		opts.LabelFilter = f
+	}
+	rep, err := runner.Run(opts)
+	if err != nil {
+		logf("nscheck guest: run the catalog: %v", err)
+		return 1
+	}
+	out := os.NewFile(reportFD, "report")
+	if err := json.NewEncoder(out).Encode(rep); err != nil {
+		logf("nscheck guest: hand the report to init: %v", err)
+		return 1
+	}
+	return 0
+}
+
+func initMain() (*os.File, error) {
+	if err := mountAll(); err != nil {
+		return nil, err
+	}
+	ch, err := openChannel(ReportDevice)
+	if err != nil {
+		return nil, err
+	}
+	rel := report.ThisKernel().Release
+	if err := vm.WriteFrame(ch, vm.Hello, []byte(rel)); err != nil {
+		return ch, err
+	}
+	if err := unix.Sethostname([]byte(Hostname)); err != nil {
+		return ch, fmt.Errorf("sethostname: %w", err)
+	}
+	if err := loopbackUp(); err != nil {
+		return ch, err
+	}
+	loaded, errs := LoadModules("/" + vm.ModulesDir)
+	var loadErrs []string
+	for _, err := range errs {
+		logf("nscheck guest: %v", err)
+		loadErrs = append(loadErrs, err.Error())
+	}
+	if len(loaded) > 0 {
+		logf("nscheck guest: loaded modules: %s", strings.Join(loaded, " "))
+	}
+	logf("nscheck guest: running the catalog on %s", rel)
+	data, err := superviseRunner()
+	if err != nil {
+		return ch, err
+	}
+	rep, err := report.Decode(bytes.NewReader(data))
+	if err != nil {
+		return ch, fmt.Errorf("the runner's report: %w", err)
+	}
+	rep.Errors = append(rep.Errors, loadErrs...)
+	rep.VM = describe()
+	rep.VM.Modules = loaded
+	if data, err = json.Marshal(rep); err != nil {
+		return ch, fmt.Errorf("encode the report: %w", err)
+	}
+	logf("nscheck guest: %d passed, %d failed, %d skipped; sending the report (%d bytes)",
+		rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, len(data))
+	return ch, vm.WriteFrame(ch, vm.ReportFrame, data)
+}
+
+// superviseRunner starts the catalog runner (this binary again), reaps
+// every process that ends up parented to init until the runner exits, and
+// returns what the runner wrote on its report pipe.
+func superviseRunner() ([]byte, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("report pipe: %w", err)
+	}
+	env := []string{vm.GuestEnv + "=" + modeRunner} // the first of duplicate keys wins: no init marker
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, vm.GuestEnv+"=") {
+			env = append(env, kv)
+		}
+	}
+	p, err := os.StartProcess("/proc/self/exe", []string{"/init"}, &os.ProcAttr{
+		Env:   env,
+		Files: []*os.File{os.Stdin, os.Stdout, os.Stderr, w},
+	})
+	w.Close()
+	if err != nil {
+		r.Close()
+		return nil, fmt.Errorf("start the catalog runner: %w", err)
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	read := make(chan result, 1)
+	go func() {
+		data, err := io.ReadAll(r)
+		r.Close()
+		read <- result{data, err}
+	}()
+	var status unix.WaitStatus
+	for {
+		pid, err := unix.Wait4(-1, &status, 0, nil)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("wait for the catalog runner: %w", err)
+		}
+		if pid == p.Pid {
+			break
+		}
+	}
+	res := <-read
+	switch {
+	case status.Signaled():
+		return nil, fmt.Errorf("the catalog runner died of signal %v", status.Signal())
+	case status.ExitStatus() != 0:
+		return nil, fmt.Errorf("the catalog runner exited with status %d", status.ExitStatus())
+	case res.err != nil:
+		return nil, fmt.Errorf("read the runner's report: %w", res.err)
+	}
+	return res.data, nil
+}
+
+// loopbackUp brings lo up, as any init does: properties that use
+// 127.0.0.1 on the host side need it.
+func loopbackUp() error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("loopback up: socket: %w", err)
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("lo")
+	if err != nil {
+		return fmt.Errorf("loopback up: %w", err)
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCGIFFLAGS: %w", err)
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("loopback up: SIOCSIFFLAGS: %w", err)
+	}
+	return nil
+}
+
+// mountAll mounts what the catalog and Go's os/exec need (exec opens
+// /dev/null). The guest's root is the initramfs; nothing here touches any
+// host.
+func mountAll() error {
+	for _, m := range []struct{ src, dst, fstype string }{
+		{"devtmpfs", "/dev", "devtmpfs"},
+		{"proc", "/proc", "proc"},
+		{"sysfs", "/sys", "sysfs"},
+		{"tmpfs", "/tmp", "tmpfs"},
+	} {
+		if err := unix.Mount(m.src, m.dst, m.fstype, unix.MS_NOSUID, ""); err != nil {
+			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
+		}
+	}
+	// cgroup2 for the cgroup properties; a kernel without it still runs the rest.
+	if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		logf("nscheck guest: mount cgroup2: %v", err)
+	}
+	return nil
+}
+
+// openChannel opens the report UART in raw mode: 8 bits, no newline or
+// flow-control translation, no echo.
+func openChannel(dev string) (*os.File, error) {
+	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open the report channel: %w", err)
+	}
+	t, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: TCGETS: %w", dev, err)
+	}
+	t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF
+	t.Oflag &^= unix.OPOST
+	t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	t.Cflag &^= unix.CSIZE | unix.PARENB | unix.CRTSCTS
+	t.Cflag |= unix.CS8 | unix.CLOCAL
+	if err := unix.IoctlSetTermios(int(f.Fd()), unix.TCSETS, t); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: TCSETS: %w", dev, err)
+	}
+	return f, nil
+}
+
+// drain waits until everything written to the UART has been sent
+// (tcdrain: TCSBRK with a non-zero argument).
+func drain(f *os.File) {
+	if err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1); err != nil {
+		logf("nscheck guest: drain %s: %v", f.Name(), err)
+	}
+}
+
+func powerOff() {
+	unix.Sync()
+	if err := unix.Reboot(unix.LINUX_REBOOT_CMD_POWER_OFF); err != nil {
+		logf("nscheck guest: power off: %v", err)
+	}
+	// Returning from PID 1 panics the kernel; with panic=-1 and QEMU's
+	// -no-reboot that still stops the machine.
+	os.Exit(1)
+}
+
+// sysctls are the namespace knobs worth reading next to a VM's report.
+var sysctls = []string{
+	"kernel.unprivileged_userns_clone",
+	"user.max_user_namespaces",
+	"kernel.apparmor_restrict_unprivileged_userns",
+}
+
+// describe is the guest's side of the report's vm section: the kernel
+// command line and the namespace knobs as the kernel applied them.
+func describe() *report.VM {
+	v := &report.VM{Sysctls: map[string]string{}}
+	if b, err := os.ReadFile("/proc/cmdline"); err == nil {
+		v.Cmdline = strings.TrimSpace(string(b))
+	}
+	for _, name := range sysctls {
+		b, err := os.ReadFile(filepath.Join("/proc/sys", strings.ReplaceAll(name, ".", "/")))
+		if err == nil {
+			v.Sysctls[name] = strings.TrimSpace(string(b))
+		}
+	}
+	return v
+}
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, format+"\n", args...)
+}

@@ -1,0 +1,167 @@
+package vm
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// GuestEnv is set on the guest kernel's command line: the kernel hands a
+// parameter it does not know that has a "=" and no "." to init as an
+// environment variable, which is how nscheck, started as PID 1, knows it is
+// the guest (see internal/guest). /proc is not mounted yet at that point.
+const GuestEnv = "NSCHECK_VM"
+
+// Accelerators.
+const (
+	AccelAuto = "auto"
+	AccelTCG  = "tcg"
+	AccelKVM  = "kvm"
+)
+
+// Config is one QEMU invocation.
+type Config struct {
+	// QEMU is the emulator binary (qemu-system-x86_64).
+	QEMU string
+	// Kernel and Initrd are the image and the initramfs.
+	Kernel, Initrd string
+	// Append is extra kernel command line, after nscheck's own.
+	Append string
+	// LabelFilter selects the properties the guest runs ("" for all).
+	LabelFilter string
+	// MemoryMB is the guest's memory.
+	MemoryMB int
+	// CPUs is the number of virtual CPUs.
+	CPUs int
+	// Accel is AccelTCG or AccelKVM (auto is resolved before).
+	Accel string
+	// ReportSocket is a unix socket the host listens on; the guest's
+	// second UART (ttyS1) is connected to it.
+	ReportSocket string
+}
+
+// BaseCmdline is the kernel command line nscheck always passes: the console
+// on the first UART, reboot at once on a panic (with -no-reboot QEMU then
+// exits, so a panic never hangs), and the guest marker.
+const BaseCmdline = "console=ttyS0 panic=-1 " + GuestEnv + "=1"
+
+// LabelsEnv carries a label filter for the guest's catalog, base64url
+// encoded (a filter has spaces, braces and quotes that the kernel command
+// line would split or strip).
+const LabelsEnv = "NSCHECK_VM_LABELS"
+
+// Cmdline is the kernel command line of c.
+func (c Config) Cmdline() string {
+	line := BaseCmdline
+	if c.LabelFilter != "" {
+		line += " " + LabelsEnv + "=" + base64.RawURLEncoding.EncodeToString([]byte(c.LabelFilter))
+	}
+	if a := strings.TrimSpace(c.Append); a != "" {
+		line += " " + a
+	}
+	return line
+}
+
+// DecodeLabels is the guest's side of LabelsEnv.
+func DecodeLabels(v string) (string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(v)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", LabelsEnv, err)
+	}
+	return string(b), nil
+}
+
+// Args is QEMU's command line (without the binary). The console (ttyS0)
+// is QEMU's stdio; the report channel (ttyS1) connects to ReportSocket.
+// No default devices, no display, no network, no disk: the initramfs is
+// the whole guest.
+func (c Config) Args() []string {
+	a := []string{
+		"-nodefaults", "-no-user-config", "-nographic",
+		"-M", "pc", "-m", strconv.Itoa(c.MemoryMB), "-smp", strconv.Itoa(c.CPUs),
+	}
+	switch c.Accel {
+	case AccelKVM:
+		a = append(a, "-accel", "kvm", "-cpu", "host")
+	default:
+		a = append(a, "-accel", "tcg", "-cpu", "max")
+	}
+	return append(a,
+		"-no-reboot",
+		"-kernel", c.Kernel, "-initrd", c.Initrd,
+		"-append", c.Cmdline(),
+		"-chardev", "stdio,id=console,signal=off",
+		"-serial", "chardev:console",
+		"-chardev", "socket,id=report,path="+c.ReportSocket,
+		"-serial", "chardev:report",
+	)
+}
+
+// Validate checks the parts of c the user chose.
+func (c Config) Validate() error {
+	if c.MemoryMB < 64 {
+		return fmt.Errorf("--memory %d: at least 64 (MiB)", c.MemoryMB)
+	}
+	if strings.ContainsAny(c.Append, "\n\x00") {
+		return errors.New("--append: must be one line")
+	}
+	return nil
+}
+
+// HostAccel is what the host offers for acceleration.
+type HostAccel struct {
+	// KVMErr is why /dev/kvm cannot be used (nil when it opens).
+	KVMErr error
+	// PVM is set when /dev/kvm is kvm_pvm, a nested layer that emulates
+	// guest kernel code: bzImages die in their decompressor.
+	PVM bool
+}
+
+// ProbeHost looks at /dev/kvm and the loaded KVM modules.
+func ProbeHost() HostAccel {
+	var h HostAccel
+	f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0)
+	if err != nil {
+		h.KVMErr = err
+	} else {
+		f.Close()
+	}
+	if _, err := os.Stat("/sys/module/kvm_pvm"); err == nil {
+		h.PVM = true
+	}
+	return h
+}
+
+// AccelPlan is the accelerators to try in order, and a line saying why
+// when the choice is not the obvious one.
+type AccelPlan struct {
+	Try  []string
+	Note string
+}
+
+// ChooseAccel resolves --accel. auto tries KVM first (and falls back to TCG
+// when it fails) only where KVM is real: not where /dev/kvm is missing or
+// is kvm_pvm.
+func ChooseAccel(mode string, h HostAccel) (AccelPlan, error) {
+	switch mode {
+	case AccelTCG:
+		return AccelPlan{Try: []string{AccelTCG}}, nil
+	case AccelKVM:
+		if h.KVMErr != nil {
+			return AccelPlan{}, fmt.Errorf("--accel kvm: %v", h.KVMErr)
+		}
+		return AccelPlan{Try: []string{AccelKVM}}, nil
+	case AccelAuto, "":
+		switch {
+		case h.KVMErr != nil:
+			return AccelPlan{Try: []string{AccelTCG}, Note: fmt.Sprintf("KVM unavailable (%v): using TCG", h.KVMErr)}, nil
+		case h.PVM:
+			return AccelPlan{Try: []string{AccelTCG}, Note: "KVM is kvm_pvm (a nested layer that cannot run a kernel's decompressor): using TCG"}, nil
+		}
+		return AccelPlan{Try: []string{AccelKVM, AccelTCG}}, nil
+	}
+	return AccelPlan{}, fmt.Errorf("--accel %q: want auto, tcg or kvm", mode)
+}

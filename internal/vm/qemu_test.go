@@ -1,0 +1,85 @@
+package vm
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestArgsTCG(t *testing.T) {
+	c := Config{Kernel: "/k", Initrd: "/i", MemoryMB: 256, CPUs: 2, Accel: AccelTCG, ReportSocket: "/d/r.sock",
+		Append: " sysctl.kernel.unprivileged_userns_clone=0 "}
+	want := []string{
+		"-nodefaults", "-no-user-config", "-nographic", "-M", "pc", "-m", "256", "-smp", "2",
+		"-accel", "tcg", "-cpu", "max", "-no-reboot", "-kernel", "/k", "-initrd", "/i",
+		"-append", "console=ttyS0 panic=-1 NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
+		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
+		"-chardev", "socket,id=report,path=/d/r.sock", "-serial", "chardev:report",
+	}
+	if got := c.Args(); !reflect.DeepEqual(got, want) {
+		t.Errorf("args\n%q\nwant\n%q", got, want)
+	}
+}
+
+func TestArgsKVM(t *testing.T) {
+	got := strings.Join(Config{Accel: AccelKVM, MemoryMB: 128, CPUs: 1}.Args(), " ")
+	if !strings.Contains(got, "-accel kvm -cpu host") || strings.Contains(got, "tcg") {
+		t.Errorf("kvm args: %s", got)
+	}
+	if c := (Config{}); c.Cmdline() != BaseCmdline {
+		t.Errorf("cmdline without append: %q", c.Cmdline())
+	}
+	filter := `ns: containsAny {uts, "ipc"} && !needs:root`
+	c := Config{LabelFilter: filter, Append: "quiet"}
+	f := strings.Fields(c.Cmdline())
+	if len(f) != 5 || f[4] != "quiet" || !strings.HasPrefix(f[3], LabelsEnv+"=") {
+		t.Fatalf("cmdline %q", c.Cmdline())
+	}
+	if got, err := DecodeLabels(strings.TrimPrefix(f[3], LabelsEnv+"=")); err != nil || got != filter {
+		t.Errorf("labels back: %q, %v", got, err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	if err := (Config{MemoryMB: 32}).Validate(); err == nil {
+		t.Error("32 MiB accepted")
+	}
+	if err := (Config{MemoryMB: 256, Append: "a\nb"}).Validate(); err == nil {
+		t.Error("multi-line append accepted")
+	}
+	if err := (Config{MemoryMB: 256, Append: "quiet"}).Validate(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestChooseAccel(t *testing.T) {
+	missing := HostAccel{KVMErr: os.ErrNotExist}
+	pvm := HostAccel{PVM: true}
+	real := HostAccel{}
+	for _, c := range []struct {
+		mode string
+		host HostAccel
+		try  []string
+		note string // a substring, "" for none
+		err  bool
+	}{
+		{"auto", real, []string{"kvm", "tcg"}, "", false},
+		{"", real, []string{"kvm", "tcg"}, "", false},
+		{"auto", pvm, []string{"tcg"}, "kvm_pvm", false},
+		{"auto", missing, []string{"tcg"}, "KVM unavailable", false},
+		{"tcg", real, []string{"tcg"}, "", false},
+		{"kvm", pvm, []string{"kvm"}, "", false}, // asked for: the user's call
+		{"kvm", missing, nil, "", true},
+		{"hvf", real, nil, "", true},
+	} {
+		p, err := ChooseAccel(c.mode, c.host)
+		if (err != nil) != c.err {
+			t.Errorf("%s %+v: err %v", c.mode, c.host, err)
+			continue
+		}
+		if !reflect.DeepEqual(p.Try, c.try) || (c.note == "") != (p.Note == "") || !strings.Contains(p.Note, c.note) {
+			t.Errorf("%s %+v: %+v", c.mode, c.host, p)
+		}
+	}
+}
