@@ -99,15 +99,6 @@ func staticNscheck(t *testing.T) string {
 	return bin
 }
 
-func readReport(t *testing.T, path string) *report.Report {
-	t.Helper()
-	r, err := report.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r
-}
-
 func assertCorePass(t *testing.T, r *report.Report) {
 	t.Helper()
 	byID := map[string]report.Result{}
