@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -61,6 +62,9 @@ func IsHelper() bool { return os.Getenv(EnvVar) == "1" }
 func Main() {
 	if !IsHelper() {
 		return
+	}
+	if d, err := time.ParseDuration(os.Getenv(TimeoutEnvVar)); err == nil && d > 0 {
+		DefaultTimeout = d
 	}
 	os.Exit(serve())
 }

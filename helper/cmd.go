@@ -78,15 +78,20 @@ func Command(s Spec, reply, request *os.File) *exec.Cmd {
 	return cmd
 }
 
-// helperEnv is the parent's environment with helper mode switched on.
+// TimeoutEnvVar carries DefaultTimeout to helpers, so that the helpers they
+// spawn in turn get the deadline the user chose (--helper-timeout).
+const TimeoutEnvVar = "NSCHECK_HELPER_TIMEOUT"
+
+// helperEnv is the parent's environment with helper mode switched on and
+// the default deadline passed down.
 func helperEnv(env []string) []string {
-	out := make([]string, 0, len(env)+1)
+	out := make([]string, 0, len(env)+2)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, EnvVar+"=") {
+		if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, TimeoutEnvVar+"=") {
 			out = append(out, kv)
 		}
 	}
-	return append(out, EnvVar+"=1")
+	return append(out, TimeoutEnvVar+"="+DefaultTimeout.String(), EnvVar+"=1")
 }
 
 var flagNames = []struct {

@@ -35,13 +35,13 @@ func init() {
 }
 
 func runControl(ctx context.Context, p *Property, rootless bool) (Observation, error) {
-	ctx, cancel := context.WithTimeout(ctx, TrialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, TrialTimeout())
 	defer cancel()
 	s := helper.Spec{
 		Action:     sandboxAction,
 		Args:       sandboxArgs{ID: p.ID, Rootless: rootless},
 		Cloneflags: SandboxFlags | p.Flag,
-		Timeout:    TrialTimeout,
+		Timeout:    TrialTimeout(),
 	}
 	switch {
 	case rootless:

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/nscheck/nscheck/helper"
 )
 
 // Control verdicts, as in the report schema.
@@ -28,9 +30,9 @@ type Outcome struct {
 	ControlEvidence map[string]map[string]any `json:"control_evidence,omitempty"`
 }
 
-// TrialTimeout bounds one run of a check (every helper has its own, shorter
-// deadline as well).
-var TrialTimeout = 20 * time.Second
+// TrialTimeout bounds one run of a check: four helper deadlines (every
+// helper has its own, shorter one as well), 20 s by default.
+func TrialTimeout() time.Duration { return 4 * helper.DefaultTimeout }
 
 // SpecText is the text of a property's spec, what --focus matches.
 func SpecText(p *Property) string { return p.ID + ": " + p.Title }
@@ -108,7 +110,7 @@ func Evaluate(ctx context.Context, p *Property) Evaluation {
 }
 
 func runReal(ctx context.Context, p *Property, rootless bool) (Observation, error) {
-	ctx, cancel := context.WithTimeout(ctx, TrialTimeout)
+	ctx, cancel := context.WithTimeout(ctx, TrialTimeout())
 	defer cancel()
 	t := newTrial(ctx, p, true, rootless, false)
 	err := t.Prop.Check(t)

@@ -42,5 +42,5 @@ func define(p *prop.Property) {
 		gomega.Expect(ev.Leaks).To(gomega.BeEmpty(), "isolation broken: %s", p.ID)
 		gomega.Expect(ev.Control).NotTo(gomega.Equal(prop.ControlMissed),
 			"control missed: with the namespace withheld the check still saw no leak, so it cannot fail (%s)", ev.ControlReason)
-	}, ginkgo.NodeTimeout(2*prop.TrialTimeout+5*time.Second))
+	}, ginkgo.NodeTimeout(2*prop.TrialTimeout()+5*time.Second))
 }

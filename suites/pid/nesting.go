@@ -21,8 +21,9 @@ import (
 // level 0, and a namespace deeper than 32 cannot be created (ENOSPC).
 const MaxLevel = 32
 
-// nestTimeout bounds every link of the chain; the trial bounds the whole.
-const nestTimeout = 15 * time.Second
+// nestTimeout bounds every link of the chain (three helper deadlines, 15 s
+// by default); the trial bounds the whole.
+func nestTimeout() time.Duration { return 3 * helper.DefaultTimeout }
 
 // nestArgs ask a link of the chain to start the next one.
 type nestArgs struct {
@@ -67,7 +68,7 @@ func nest(a nestArgs) (any, error) {
 	}
 	var f nestFacts
 	next := helper.Spec{Action: "pid.nest", Args: nestArgs{Remaining: a.Remaining - 1, Flags: a.Flags, Parent: own},
-		Cloneflags: a.Flags, Timeout: nestTimeout}
+		Cloneflags: a.Flags, Timeout: nestTimeout()}
 	err = helper.Run(context.Background(), next, &f)
 	var se *helper.StartError
 	switch {
@@ -127,7 +128,7 @@ func nestingLimit(t *prop.Trial) error {
 	}
 	a := nestArgs{Remaining: MaxLevel, Flags: spawn.Nested(t, unix.CLONE_NEWPID), Parent: own}
 	var f nestFacts
-	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: nestTimeout}, &f); err != nil {
+	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: nestTimeout()}, &f); err != nil {
 		return err
 	}
 	links := f.Links + 1 // the first link, which the observer started

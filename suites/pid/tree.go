@@ -97,7 +97,7 @@ var _ = prop.Register(prop.Property{
 // from then on none may be alive.
 func initDeathReapsAll(t *prop.Trial) error {
 	tree := []Node{{Flags: spawn.Nested(t, unix.CLONE_NEWPID), Children: []Node{{Flags: 0}}}}
-	p, err := t.Start(helper.Spec{Action: "pid.tree", Args: treeArgs{Children: tree, Linger: prop.TrialTimeout},
+	p, err := t.Start(helper.Spec{Action: "pid.tree", Args: treeArgs{Children: tree, Linger: prop.TrialTimeout()},
 		Cloneflags: unix.CLONE_NEWPID, Hold: true})
 	if err != nil {
 		return err
@@ -207,7 +207,7 @@ func orphansReparent(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	a := treeArgs{Children: []Node{{Flags: 0}}, Linger: prop.TrialTimeout, ForbiddenMnt: hostMnt}
+	a := treeArgs{Children: []Node{{Flags: 0}}, Linger: prop.TrialTimeout(), ForbiddenMnt: hostMnt}
 	p, err := t.Start(helper.Spec{Action: "pid.orphan-init", Args: a, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS, Hold: true})
 	if err != nil {
 		return err

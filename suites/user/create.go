@@ -200,7 +200,7 @@ const (
 
 // nestTimeout bounds every helper of the chain, the outermost waiting for
 // all the others.
-var nestTimeout = 15 * time.Second
+func nestTimeout() time.Duration { return 3 * helper.DefaultTimeout }
 
 var _ = prop.Register(prop.Property{
 	ID:    "user.nesting-limit",
@@ -228,7 +228,7 @@ func nest(a nestArgs) (any, error) {
 		return nestFacts{}, nil
 	}
 	s := childSpec("user.nest", nestArgs{Flags: a.Flags, Left: a.Left - 1}, a.Flags)
-	s.Timeout = nestTimeout
+	s.Timeout = nestTimeout()
 	var f nestFacts
 	err := helper.Run(context.Background(), s, &f)
 	if err != nil {
@@ -247,7 +247,7 @@ func nestingLimit(t *prop.Trial) error {
 	// A plain helper starts the chain, so that every level is created by
 	// the same code, the first one included.
 	var f nestFacts
-	err = t.Run(helper.Spec{Action: "user.nest", Args: nestArgs{Flags: withheld(t, unix.CLONE_NEWUSER), Left: chainLength}, Timeout: nestTimeout}, &f)
+	err = t.Run(helper.Spec{Action: "user.nest", Args: nestArgs{Flags: withheld(t, unix.CLONE_NEWUSER), Left: chainLength}, Timeout: nestTimeout()}, &f)
 	if err != nil {
 		return err
 	}
