@@ -187,10 +187,10 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--init", "/bin/sh"},
 		{"matrix"},
 		{"matrix", "../../fixtures/sysvipc/msg"},
-		{"matrix", "../../fixtures/reports/other-schema.json"},
+		{"matrix", "../../fixtures/bad-reports/other-schema.json"},
 		{"matrix", "/nonexistent.json"},
 		{"diff", "../../fixtures/reports/run-host.json"},
-		{"diff", "../../fixtures/reports/run-host.json", "../../fixtures/reports/other-schema.json"},
+		{"diff", "../../fixtures/reports/run-host.json", "../../fixtures/bad-reports/other-schema.json"},
 	}
 	for _, args := range cases {
 		res := nscheck(t, args...)
