@@ -209,8 +209,11 @@ func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 // with the reason and the last console lines.
 func failedBoot(k *vm.Kernel, be *vm.BootError, took time.Duration) *report.Report {
 	rep := &report.Report{
-		Schema:     report.Schema,
-		Kernel:     report.Kernel{Release: k.Release, Version: report.NormalizeVersion(k.Release), Machine: "x86_64"},
+		Schema: report.Schema,
+		Kernel: report.Kernel{Release: k.Release, Version: report.NormalizeVersion(k.Release), Machine: "x86_64"},
+		// The guest runs the catalog as root (PID 1's child); the mode it
+		// would have had, though it never got there.
+		Privilege:  report.Privilege{EUID: 0, Mode: "root"},
 		StartedAt:  time.Now().Add(-took).UTC().Truncate(time.Millisecond),
 		DurationMS: took.Milliseconds(),
 		Results:    []report.Result{},
