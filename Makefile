@@ -48,7 +48,7 @@ fuzz:
 # Benchmarks against the kernel's floor (see internal/bench); as root.
 BENCHCOUNT ?= 5
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 20x -count $(BENCHCOUNT) ./internal/bench | tee bench.out
+	$(GO) test -run '^$$' -bench . -benchtime 10x -count $(BENCHCOUNT) ./internal/bench | tee bench.out
 	@awk -f .ci/bench-summary.awk bench.out
 
 clean:
