@@ -177,6 +177,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"run", "--label-filter", "(("},
 		{"run", "--focus", "("},
 		{"run", "extra-arg"},
+		{"run", "--json", "/nonexistent-dir/r.json"},
+		{"run", "--html", "/etc/passwd/r.html"},
 		{"run", "--timeout", "-1s"},
 		{"list", "extra"},
 		{"vm", "--out", "x"},

@@ -4,6 +4,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/nscheck/nscheck/internal/render/html"
 	"github.com/nscheck/nscheck/internal/render/markdown"
@@ -66,4 +68,28 @@ func (o *outputs) each(htmlFn, mdFn, promFn func(io.Writer) error) error {
 // stdout reports whether one of the files is "-" (standard output).
 func (o *outputs) stdout() bool {
 	return o.html == "-" || o.markdown == "-" || o.prometheus == "-"
+}
+
+// checkOutputPaths makes an output that cannot be written a usage error
+// before any work: each path ("-" aside) must be in an existing directory.
+func checkOutputPaths(paths map[string]string) error {
+	for flagName, path := range paths {
+		if path == "" || path == "-" {
+			continue
+		}
+		dir := filepath.Dir(path)
+		st, err := os.Stat(dir)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", flagName, path, err)
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("%s %s: %s is not a directory", flagName, path, dir)
+		}
+	}
+	return nil
+}
+
+// paths names the files of o by their flags, for checkOutputPaths.
+func (o *outputs) paths() map[string]string {
+	return map[string]string{"--html": o.html, "--markdown": o.markdown, "--prometheus": o.prometheus}
 }

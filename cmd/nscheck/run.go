@@ -49,6 +49,11 @@ func runCmd(args []string) int {
 	if *procs < 1 || *procs > 64 {
 		return fail(exitUsage, "run: --procs must be between 1 and 64")
 	}
+	paths := files.paths()
+	paths["--json"], paths["--junit"] = *jsonOut, *junitOut
+	if err := checkOutputPaths(paths); err != nil {
+		return fail(exitUsage, "run: %v", err)
+	}
 	helper.DefaultTimeout = *helperTimeout
 
 	opts := runner.Options{
