@@ -124,6 +124,23 @@ func parse(fs *flag.FlagSet, args []string) (code int, ok bool) {
 	return 0, true
 }
 
+// parseInterspersed parses args whose flags may come before, between or
+// after the positional arguments (`nscheck matrix out/*.json --html m.html`),
+// and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) (positional []string, code int, ok bool) {
+	for {
+		if code, ok := parse(fs, args); !ok {
+			return nil, code, false
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, 0, true
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
 // fail prints one line on stderr and returns code.
 func fail(code int, format string, args ...any) int {
 	fmt.Fprintf(os.Stderr, "nscheck: "+format+"\n", args...)

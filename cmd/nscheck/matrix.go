@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"os"
 
 	"github.com/nscheck/nscheck/internal/matrix"
@@ -15,35 +14,30 @@ func init() {
 
 func matrixCmd(args []string) int {
 	fs := newFlags("matrix", "matrix REPORT... [--markdown FILE] [--html FILE] [--json FILE]")
-	md := fs.String("markdown", "", "also write the grid as Markdown to `FILE` (- for stdout)")
-	html := fs.String("html", "", "also write the grid as an HTML page to `FILE` (- for stdout)")
+	files := addOutputFlags(fs, false)
 	js := fs.String("json", "", "also write the grid as JSON to `FILE` (- for stdout)")
 	noColor := fs.Bool("no-color", false, "never colour the output (NO_COLOR is honoured too)")
-	if code, ok := parse(fs, args); !ok {
+	paths, code, ok := parseInterspersed(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() == 0 {
+	if len(paths) == 0 {
 		return fail(exitUsage, "matrix: name at least one report")
 	}
-	reps, code := readReports(fs.Args())
+	reps, code := readReports(paths)
 	if reps == nil {
 		return code
 	}
 	m := matrix.Build(reps)
-	toStdout := false
-	for _, out := range []struct {
-		path  string
-		write func(io.Writer) error
-	}{{*md, m.WriteMarkdown}, {*html, m.WriteHTML}, {*js, m.WriteJSON}} {
-		if out.path == "" {
-			continue
-		}
-		toStdout = toStdout || out.path == "-"
-		if err := report.WriteAtomic(out.path, out.write); err != nil {
-			return fail(exitFail, "matrix: %v", err)
+	if err := files.writeGrid(reps); err != nil {
+		return fail(exitFail, "matrix: %v", err)
+	}
+	if *js != "" {
+		if err := report.WriteAtomic(*js, m.WriteJSON); err != nil {
+			return fail(exitFail, "matrix: write --json: %v", err)
 		}
 	}
-	if !toStdout {
+	if !files.stdout() && *js != "-" {
 		if err := m.WriteText(os.Stdout, useColor(os.Stdout, *noColor)); err != nil {
 			return fail(exitFail, "matrix: %v", err)
 		}
@@ -59,13 +53,14 @@ func matrixCmd(args []string) int {
 func diffCmd(args []string) int {
 	fs := newFlags("diff", "diff OLD NEW")
 	noColor := fs.Bool("no-color", false, "never colour the output (NO_COLOR is honoured too)")
-	if code, ok := parse(fs, args); !ok {
+	paths, code, ok := parseInterspersed(fs, args)
+	if !ok {
 		return code
 	}
-	if fs.NArg() != 2 {
+	if len(paths) != 2 {
 		return fail(exitUsage, "diff: want two reports, OLD and NEW")
 	}
-	reps, code := readReports(fs.Args())
+	reps, code := readReports(paths)
 	if reps == nil {
 		return code
 	}

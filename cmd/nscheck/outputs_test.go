@@ -233,3 +233,20 @@ func TestWriteGridFiles(t *testing.T) {
 		t.Errorf("a grid wrote Prometheus metrics: %v", err)
 	}
 }
+
+// Flags may follow the reports, as the README and the workflow write them.
+func TestMatrixFlagsAfterReports(t *testing.T) {
+	dir := t.TempDir()
+	html, md := filepath.Join(dir, "m.html"), filepath.Join(dir, "m.md")
+	fix := func(name string) string { return filepath.Join("..", "..", "fixtures", "reports", name+".json") }
+	res := nscheck(t, "matrix", fix("root"), fix("rootless"), "--html", html, "--markdown", md)
+	if res.code != 0 {
+		t.Fatalf("exit %d: %s", res.code, res.stderr)
+	}
+	if page := readString(t, html); !strings.Contains(page, "<h1>nscheck matrix</h1>") {
+		t.Errorf("html grid:\n%.300s", page)
+	}
+	if grid := readString(t, md); !strings.Contains(grid, "## nscheck matrix: 2 reports") {
+		t.Errorf("markdown grid:\n%.300s", grid)
+	}
+}

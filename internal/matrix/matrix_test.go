@@ -133,42 +133,6 @@ func mustContain(t *testing.T, out string, wants ...string) {
 	}
 }
 
-func TestWriteMarkdown(t *testing.T) {
-	var b bytes.Buffer
-	m := mixed(t)
-	if err := m.WriteMarkdown(&b); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(b.String(), "\n")
-	if lines[0] != "| property | 6.1.0-57-cloud-amd64 | 6.12.117+deb12-cloud-amd64 | 6.13.0-broken |" || lines[1] != "|---|---|---|---|" {
-		t.Errorf("header:\n%s\n%s", lines[0], lines[1])
-	}
-	for _, l := range lines[2 : 2+len(m.Rows)+1] {
-		if strings.Count(strings.ReplaceAll(l, `\|`, ""), "|") != 5 {
-			t.Errorf("row with %d cells: %s", strings.Count(l, "|")-1, l)
-		}
-	}
-	if !strings.Contains(b.String(), `1. kernel.unprivileged\_userns\_clone=0 \| set it to 1`) {
-		t.Errorf("footnote not escaped:\n%s", b.String())
-	}
-}
-
-func TestWriteHTML(t *testing.T) {
-	m := mixed(t)
-	m.Notes[1] = "<script>alert(1)</script>"
-	var b bytes.Buffer
-	if err := m.WriteHTML(&b); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	if strings.Contains(out, "<script>") || !strings.Contains(out, "&lt;script&gt;") {
-		t.Error("a reason is not escaped")
-	}
-	if strings.Count(out, "<tr>") != len(m.Rows)+2 || !strings.Contains(out, `<td class="skipped">SKIP <a href="#note-1">[1]</a></td>`) {
-		t.Errorf("table:\n%s", out)
-	}
-}
-
 func TestWriteJSON(t *testing.T) {
 	m := mixed(t)
 	var b bytes.Buffer
