@@ -71,9 +71,16 @@ func TestRunWritesEveryOutput(t *testing.T) {
 
 func TestOutputErrorsFail(t *testing.T) {
 	needRoot(t)
+	// A file in a missing directory is bad input: exit 2 before any work.
 	res := nscheck(t, "run", "-q", "--focus", "uts.distinct-ns", "--prometheus", "/nonexistent/dir/x.prom")
+	if res.code != exitUsage || !strings.Contains(res.stderr, "--prometheus /nonexistent/dir/x.prom") {
+		t.Errorf("missing directory: exit %d, stderr %q", res.code, res.stderr)
+	}
+	// A file that cannot be written after the run (here: a directory is in
+	// the way) fails the run.
+	res = nscheck(t, "run", "-q", "--focus", "uts.distinct-ns", "--prometheus", t.TempDir())
 	if res.code != exitFail || !strings.Contains(res.stderr, "write --prometheus") {
-		t.Errorf("exit %d, stderr %q", res.code, res.stderr)
+		t.Errorf("unwritable file: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
 
