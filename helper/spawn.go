@@ -1,7 +1,6 @@
 package helper
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"time"
 
@@ -24,7 +22,7 @@ type Process struct {
 	request  *os.File
 	reply    Reply
 	deadline time.Time
-	stderr   *bytes.Buffer
+	stderr   *CappedBuffer
 
 	done    chan struct{}
 	waitErr error
@@ -79,10 +77,10 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	}
 	defer repR.Close()
 
-	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: NewCappedBuffer(StderrCap), done: make(chan struct{})}
 	p.deadline = time.Now().Add(s.timeout())
 	cmd := Command(s, repW, reqR)
-	cmd.Stderr = &limitedWriter{w: p.stderr, n: 4096}
+	cmd.Stderr = p.stderr
 	cmd.SysProcAttr.PidFD = &p.pidfd
 	err = cmd.Start()
 	repW.Close()
@@ -129,7 +127,7 @@ func (p *Process) readReply(ctx context.Context, r *os.File) error {
 		return fmt.Errorf("read reply of helper %s: %w", p.spec.Action, err)
 	case len(data) == 0:
 		<-p.waitDone(time.Second)
-		return fmt.Errorf("helper %s exited without answering (%v)%s", p.spec.Action, p.waitErr, p.stderrTail())
+		return fmt.Errorf("helper %s exited without answering (%v)%s", p.spec.Action, p.waitErr, p.stderr.Tail())
 	}
 	if err := json.Unmarshal(data, &p.reply); err != nil {
 		return fmt.Errorf("decode reply of helper %s: %w", p.spec.Action, err)
@@ -148,14 +146,6 @@ func (p *Process) waitDone(d time.Duration) <-chan struct{} {
 		}
 	}()
 	return ch
-}
-
-func (p *Process) stderrTail() string {
-	s := strings.TrimSpace(p.stderr.String())
-	if s == "" {
-		return ""
-	}
-	return ": " + s
 }
 
 // PID is the helper's pid in the caller's PID namespace.
@@ -203,7 +193,7 @@ func (p *Process) Release() error {
 			unix.Close(p.pidfd)
 		}
 		if p.relErr == nil && p.waitErr != nil {
-			p.relErr = fmt.Errorf("helper %s: %v%s", p.spec.Action, p.waitErr, p.stderrTail())
+			p.relErr = fmt.Errorf("helper %s: %v%s", p.spec.Action, p.waitErr, p.stderr.Tail())
 		}
 	})
 	return p.relErr
@@ -250,23 +240,4 @@ func unwrapStart(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-type limitedWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-	n  int
-}
-
-func (l *limitedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := l.n - l.w.Len(); room > 0 {
-		if len(b) > room {
-			l.w.Write(b[:room])
-		} else {
-			l.w.Write(b)
-		}
-	}
-	return len(b), nil
 }

@@ -28,7 +28,6 @@ package spawn
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,7 +35,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -68,7 +66,7 @@ type Child struct {
 	hs       *bufio.Reader
 	timeout  time.Duration
 	deadline time.Time
-	stderr   *cappedBuffer
+	stderr   *helper.CappedBuffer
 
 	done    chan struct{}
 	waitErr error
@@ -134,7 +132,7 @@ func Start(ctx context.Context, s helper.Spec, o Options) (*Child, error) {
 	if o.Detached {
 		cmd.SysProcAttr.Pdeathsig = 0
 	} else {
-		c.stderr = &cappedBuffer{n: 4096}
+		c.stderr = helper.NewCappedBuffer(helper.StderrCap)
 		cmd.Stderr = c.stderr
 	}
 	err = cmd.Start()
@@ -351,10 +349,7 @@ func (c *Child) stderrTail() string {
 	if c.stderr == nil {
 		return ""
 	}
-	if s := strings.TrimSpace(c.stderr.String()); s != "" {
-		return ": " + s
-	}
-	return ""
+	return c.stderr.Tail()
 }
 
 // Describe renders a wait status as "exit status 0" or "killed by signal 9 (killed)".
@@ -366,25 +361,4 @@ func Describe(ws syscall.WaitStatus) string {
 		return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
 	}
 	return fmt.Sprintf("wait status %#x", uint32(ws))
-}
-
-type cappedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-	n  int
-}
-
-func (c *cappedBuffer) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if room := c.n - c.b.Len(); room > 0 {
-		c.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (c *cappedBuffer) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.b.String()
 }
