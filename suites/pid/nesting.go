@@ -1,17 +1,15 @@
 package pid
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
@@ -20,10 +18,6 @@ import (
 // MaxLevel is the kernel's MAX_PID_NS_LEVEL: the initial PID namespace is
 // level 0, and a namespace deeper than 32 cannot be created (ENOSPC).
 const MaxLevel = 32
-
-// nestTimeout bounds every link of the chain (three helper deadlines, 15 s
-// by default); the trial bounds the whole.
-func nestTimeout() time.Duration { return 3 * helper.DefaultTimeout }
 
 // nestArgs ask a link of the chain to start the next one.
 type nestArgs struct {
@@ -52,45 +46,55 @@ func init() {
 	helper.Handle("pid.nest", nest)
 }
 
-// nest checks that it is one level below its parent, starts the next link
-// (with Flags) and relays its facts up, adding itself; the deepest link,
-// the one whose clone is refused or one that did not nest reports.
+// nest checks that it is one level below its parent and builds the rest of
+// the chain below itself with raw clones (internal/forkchain: a helper exec
+// per level would cost 33 Go start-ups); the deepest level reports.
 func nest(a nestArgs) (any, error) {
 	own, err := nsfs.Of(0, "pid")
 	if err != nil {
 		return nil, err
 	}
 	if own == a.Parent {
-		return deepest(nestFacts{Shared: true})
+		nspid, err := NSpid(0)
+		return nestFacts{Shared: true, DeepestNSpid: nspid}, err
 	}
-	if a.Remaining == 0 {
-		return deepest(nestFacts{})
-	}
-	var f nestFacts
-	next := helper.Spec{Action: "pid.nest", Args: nestArgs{Remaining: a.Remaining - 1, Flags: a.Flags, Parent: own},
-		Cloneflags: a.Flags, Timeout: nestTimeout()}
-	err = helper.Run(context.Background(), next, &f)
-	var se *helper.StartError
-	switch {
-	case errors.As(err, &se):
-		return deepest(nestFacts{Refused: unix.ErrnoName(helper.Errno(se))})
-	case err != nil:
+	r, err := forkchain.Run(forkchain.Spec{Flags: a.Flags, Levels: a.Remaining, NSType: "pid", Timeout: helper.DefaultTimeout})
+	if err != nil {
 		return nil, err
 	}
-	f.Links++
+	if r.Errno != 0 && r.Step != forkchain.StepClone {
+		return nil, fmt.Errorf("link %d: %s: %w", r.Created+2, r.Step, r.Errno)
+	}
+	f := nestFacts{Links: r.Created, Shared: r.Shared, DeepestNSpid: statusNSpid(r.Status)}
+	if r.Shared {
+		f.Links++ // the link that did not nest was started all the same
+	}
+	if r.Errno != 0 {
+		f.Refused = unix.ErrnoName(r.Errno)
+	}
 	return f, nil
 }
 
-// deepest completes the facts of the link that reports with its NSpid.
-func deepest(f nestFacts) (nestFacts, error) {
-	var err error
-	f.DeepestNSpid, err = NSpid(0)
-	return f, err
+// statusNSpid is the NSpid line of a /proc/PID/status text.
+func statusNSpid(status string) []uint64 {
+	var ids []uint64
+	for _, line := range strings.Split(status, "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
+			for _, field := range strings.Fields(v) {
+				id, err := strconv.ParseUint(field, 10, 64)
+				if err != nil {
+					return nil
+				}
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 var _ = prop.Register(prop.Property{
 	ID: "pid.nesting-limit",
-	Title: "PID namespaces nest down to level 32 (a chain of helpers, each cloning the next with CLONE_NEWPID); " +
+	Title: "PID namespaces nest down to level 32 (a chain of processes, each cloning the next with CLONE_NEWPID); " +
 		"the next clone fails with ENOSPC",
 	Needs: prop.NeedUserns,
 	Flag:  unix.CLONE_NEWPID,
@@ -101,7 +105,7 @@ var _ = prop.Register(prop.Property{
 // initial PID namespace's nsfs file, the same on every boot.
 const initPidNSIno = 0xEFFFFFFC
 
-// nestingLimit starts a chain of helpers one link longer than the MaxLevel
+// nestingLimit starts a chain of processes one link longer than the MaxLevel
 // levels below the initial PID namespace: every link but the last must
 // start, and the last clone must fail with ENOSPC. A control never nests
 // (the flag is withheld), so its observer's own level does not matter.
@@ -128,7 +132,7 @@ func nestingLimit(t *prop.Trial) error {
 	}
 	a := nestArgs{Remaining: MaxLevel, Flags: spawn.Nested(t, unix.CLONE_NEWPID), Parent: own}
 	var f nestFacts
-	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: nestTimeout()}, &f); err != nil {
+	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: 2 * helper.DefaultTimeout}, &f); err != nil {
 		return err
 	}
 	links := f.Links + 1 // the first link, which the observer started

@@ -7,11 +7,11 @@ import (
 	"os"
 	"strings"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/prop"
 )
@@ -198,10 +198,6 @@ const (
 	initUserNSIno = 0xEFFFFFFD
 )
 
-// nestTimeout bounds every helper of the chain, the outermost waiting for
-// all the others.
-func nestTimeout() time.Duration { return 3 * helper.DefaultTimeout }
-
 var _ = prop.Register(prop.Property{
 	ID:    "user.nesting-limit",
 	Title: "user namespaces nest 33 deep below the initial one; creating one more fails (ENOSPC, EUSERS before Linux 4.9)",
@@ -220,22 +216,25 @@ type nestFacts struct {
 	Created int    `json:"created"`
 	Errno   int    `json:"errno,omitempty"`
 	Err     string `json:"error,omitempty"`
+	// Shared: a level was in its parent's user namespace (not nested).
+	Shared bool `json:"shared,omitempty"`
 }
 
-// nest creates the next level of the chain and adds itself to its count.
+// nest builds the chain below the helper with raw clones, each level
+// mapping its own ids (internal/forkchain: a helper exec per level would
+// cost 34 Go start-ups).
 func nest(a nestArgs) (any, error) {
-	if a.Left == 0 {
-		return nestFacts{}, nil
-	}
-	s := childSpec("user.nest", nestArgs{Flags: a.Flags, Left: a.Left - 1}, a.Flags)
-	s.Timeout = nestTimeout()
-	var f nestFacts
-	err := helper.Run(context.Background(), s, &f)
+	r, err := forkchain.Run(forkchain.Spec{Flags: a.Flags, Levels: a.Left, NSType: "user", Timeout: helper.DefaultTimeout})
 	if err != nil {
-		errno, text, err := startRefusal(err)
-		return nestFacts{Errno: errno, Err: text}, err
+		return nil, err
 	}
-	f.Created++
+	f := nestFacts{Created: r.Created, Shared: r.Shared}
+	if r.Errno != 0 {
+		if r.Step != forkchain.StepClone {
+			return nil, fmt.Errorf("level %d: %s: %w", r.Created+1, r.Step, r.Errno)
+		}
+		f.Errno, f.Err = int(r.Errno), (&helper.StartError{Flags: a.Flags, Err: r.Errno}).Error()
+	}
 	return f, nil
 }
 
@@ -247,7 +246,7 @@ func nestingLimit(t *prop.Trial) error {
 	// A plain helper starts the chain, so that every level is created by
 	// the same code, the first one included.
 	var f nestFacts
-	err = t.Run(helper.Spec{Action: "user.nest", Args: nestArgs{Flags: withheld(t, unix.CLONE_NEWUSER), Left: chainLength}, Timeout: nestTimeout()}, &f)
+	err = t.Run(helper.Spec{Action: "user.nest", Args: nestArgs{Flags: withheld(t, unix.CLONE_NEWUSER), Left: chainLength}, Timeout: 2 * helper.DefaultTimeout}, &f)
 	if err != nil {
 		return err
 	}
@@ -260,6 +259,8 @@ func nestingLimit(t *prop.Trial) error {
 	t.Host("in the initial user namespace", initial)
 	t.Inside("levels created", f.Created)
 	t.Inside("next level", f.Err)
+	t.Inside("a level shares its parent's user namespace", f.Shared)
+	t.Expect(!f.Shared, "level %d is in its parent's user namespace: the chain does not nest", f.Created+1)
 	if !t.Expect(f.Errno != 0, "%d nested levels were created without reaching the user namespace limit", f.Created) {
 		return nil
 	}

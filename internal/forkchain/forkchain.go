@@ -1,0 +1,380 @@
+// Package forkchain builds a chain of nested namespaces, one level per
+// clone(2), without exec: the nesting-limit properties need 33 levels, and
+// a Go helper costs about 4 ms to start on a host (and a hundred times that
+// under QEMU's TCG), where a raw fork costs a tenth of a millisecond.
+//
+// Run forks a single-threaded copy of the calling process (the runner). The
+// runner and every level below it execute only the nosplit code of this
+// file, which makes raw system calls and nothing else: it never allocates,
+// never enters the Go scheduler and keeps every signal blocked, the same
+// discipline the standard library's fork-and-exec child follows between
+// fork and exec. Each level clones the next with the chain's flags, maps
+// its own uid and gid when the flags include CLONE_NEWUSER (as
+// `unshare --map-root-user` does, setgroups denied), then waits for its
+// child and exits. The deepest level, the one whose clone failed or that
+// reached the requested depth, writes the outcome and its own
+// /proc/self/status to a pipe; the caller reads it under a deadline, kills
+// the runner when it passes (every level dies with its parent through
+// PR_SET_PDEATHSIG) and reaps it.
+package forkchain
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strconv"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec describes a chain.
+type Spec struct {
+	// Flags are the clone flags of every level (0 makes plain forks, as a
+	// negative control does).
+	Flags uintptr
+	// Levels is how many levels to try to create below the caller.
+	Levels int
+	// NSType, when set (e.g. "pid"), makes every level compare its
+	// /proc/self/ns/<NSType> with its parent's and stop the chain when
+	// they are the same namespace: the level did not nest.
+	NSType string
+	// Timeout bounds the whole chain (it is killed when it passes).
+	Timeout time.Duration
+}
+
+// Step names the step of a level that failed.
+type Step string
+
+// The steps a level takes.
+const (
+	StepClone     Step = "clone"
+	StepSetgroups Step = "write /proc/self/setgroups"
+	StepUIDMap    Step = "write /proc/self/uid_map"
+	StepGIDMap    Step = "write /proc/self/gid_map"
+	StepStat      Step = "stat /proc/self/ns"
+)
+
+// The chain's code reports a step by its index in steps.
+const (
+	stepNone = iota
+	stepClone
+	stepSetgroups
+	stepUIDMap
+	stepGIDMap
+	stepStat
+)
+
+var steps = [...]Step{stepNone: "", stepClone: StepClone, stepSetgroups: StepSetgroups,
+	stepUIDMap: StepUIDMap, stepGIDMap: StepGIDMap, stepStat: StepStat}
+
+// Result is what the deepest level reported.
+type Result struct {
+	// Created counts the levels created below the caller that nested
+	// (a level that shares its parent's namespace is not counted).
+	Created int
+	// Errno is why the chain stopped before Levels (0 when it did not).
+	Errno unix.Errno
+	// Step is the step that failed with Errno.
+	Step Step
+	// Shared says the chain stopped at a level that did not nest.
+	Shared bool
+	// Status is the deepest level's /proc/self/status.
+	Status string
+}
+
+// Deepest-level record: four int32 words, then the status text.
+const (
+	recCreated = iota
+	recErrno
+	recStep
+	recShared
+	recWords
+)
+
+// plan is everything the chain's code reads, prepared before the fork: the
+// forked code may not allocate or format anything.
+type plan struct {
+	flags   uintptr
+	levels  int
+	pipe    uintptr
+	mapIDs  bool
+	nsPath  uintptr // NUL-terminated /proc/self/ns/<type>, or 0
+	status  uintptr // "/proc/self/status"
+	sgPath  uintptr // "/proc/self/setgroups"
+	uidPath uintptr // "/proc/self/uid_map"
+	gidPath uintptr // "/proc/self/gid_map"
+	deny    uintptr
+	denyLen uintptr
+	uidLine uintptr
+	uidLen  uintptr
+	gidLine uintptr
+	gidLen  uintptr
+	rec     [recWords]int32
+	buf     [4096]byte
+	// keep holds the memory the uintptr fields point into.
+	keep [][]byte
+}
+
+func cstring(p *plan, s string) uintptr {
+	b := append([]byte(s), 0)
+	p.keep = append(p.keep, b)
+	return uintptr(unsafe.Pointer(&b[0]))
+}
+
+func bytesOf(p *plan, s string) (uintptr, uintptr) {
+	b := []byte(s)
+	p.keep = append(p.keep, b)
+	return uintptr(unsafe.Pointer(&b[0])), uintptr(len(b))
+}
+
+func newPlan(s Spec, pipe uintptr) *plan {
+	p := &plan{flags: s.Flags, levels: s.Levels, pipe: pipe, mapIDs: s.Flags&unix.CLONE_NEWUSER != 0}
+	if s.NSType != "" {
+		p.nsPath = cstring(p, "/proc/self/ns/"+s.NSType)
+	}
+	p.status = cstring(p, "/proc/self/status")
+	p.sgPath = cstring(p, "/proc/self/setgroups")
+	p.uidPath = cstring(p, "/proc/self/uid_map")
+	p.gidPath = cstring(p, "/proc/self/gid_map")
+	p.deny, p.denyLen = bytesOf(p, "deny")
+	// Every level maps its ids to the same ids one level up, so the line
+	// is the same at every level.
+	uid, gid := strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid())
+	p.uidLine, p.uidLen = bytesOf(p, uid+" "+uid+" 1")
+	p.gidLine, p.gidLen = bytesOf(p, gid+" "+gid+" 1")
+	return p
+}
+
+// Run builds the chain and returns what its deepest level reported. An
+// error is a harness failure (the runner could not be forked, the chain
+// missed its deadline or answered nonsense); the kernel refusing a level is
+// a Result.
+func Run(s Spec) (Result, error) {
+	if s.Levels < 0 {
+		return Result{}, fmt.Errorf("forkchain: %d levels", s.Levels)
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return Result{}, fmt.Errorf("forkchain: pipe: %w", err)
+	}
+	defer r.Close()
+	p := newPlan(s, w.Fd())
+
+	// Pdeathsig of the runner follows this thread: keep it until the
+	// runner is reaped.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	pid, errno := forkRunner(p)
+	runtime.KeepAlive(p)
+	w.Close()
+	if errno != 0 {
+		return Result{}, fmt.Errorf("forkchain: fork: %w", errno)
+	}
+	if s.Timeout > 0 {
+		if err := r.SetReadDeadline(time.Now().Add(s.Timeout)); err != nil {
+			return Result{}, reap(pid, fmt.Errorf("forkchain: %w", err))
+		}
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			err = fmt.Errorf("forkchain: no answer from the chain within %v", s.Timeout)
+		} else {
+			err = fmt.Errorf("forkchain: read: %w", err)
+		}
+		return Result{}, reap(pid, err)
+	}
+	if err := reap(pid, nil); err != nil {
+		return Result{}, err
+	}
+	return decode(data)
+}
+
+// reap kills the runner (a no-op once it has exited) and waits for it;
+// its levels die with it.
+func reap(pid int, err error) error {
+	_ = unix.Kill(pid, unix.SIGKILL)
+	for {
+		_, werr := unix.Wait4(pid, nil, 0, nil)
+		if werr == unix.EINTR {
+			continue
+		}
+		if werr != nil && err == nil {
+			err = fmt.Errorf("forkchain: wait4: %w", werr)
+		}
+		return err
+	}
+}
+
+func decode(data []byte) (Result, error) {
+	if len(data) < recWords*4 {
+		return Result{}, fmt.Errorf("forkchain: the chain answered %d bytes, not a record", len(data))
+	}
+	var rec [recWords]int32
+	for i := range rec {
+		rec[i] = int32(binary.NativeEndian.Uint32(data[i*4:]))
+	}
+	step := int(rec[recStep])
+	if step < 0 || step >= len(steps) || rec[recCreated] < 0 || rec[recErrno] < 0 {
+		return Result{}, fmt.Errorf("forkchain: the chain answered an invalid record %v", rec)
+	}
+	return Result{
+		Created: int(rec[recCreated]),
+		Errno:   unix.Errno(rec[recErrno]),
+		Step:    steps[step],
+		Shared:  rec[recShared] != 0,
+		Status:  string(data[recWords*4:]),
+	}, nil
+}
+
+var (
+	// sigsetAll blocks every signal that can be blocked.
+	sigsetAll = ^uint64(0)
+	// atFDCWD is AT_FDCWD as a variable: a negative constant does not
+	// convert to uintptr.
+	atFDCWD = unix.AT_FDCWD
+)
+
+// forkRunner forks the runner with every signal blocked (no Go signal
+// handler may run in it) and restores this thread's mask.
+//
+//go:norace
+//go:nosplit
+func forkRunner(p *plan) (int, unix.Errno) {
+	var old uint64
+	rawSyscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&sigsetAll)), uintptr(unsafe.Pointer(&old)), 8)
+	pid, _, errno := rawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0)
+	if errno == 0 && pid == 0 {
+		chain(p)
+	}
+	rawSyscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8)
+	return int(pid), errno
+}
+
+// chain is the runner's code and every level's: it never returns.
+//
+//go:norace
+//go:nosplit
+func chain(p *plan) {
+	rawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
+	parentIno, errno := nsIno(p)
+	if errno != 0 {
+		finish(p, 0, errno, stepStat, 0)
+	}
+	for level := 0; level < p.levels; {
+		pid, _, errno := rawSyscall(unix.SYS_CLONE, p.flags|uintptr(unix.SIGCHLD), 0, 0, 0)
+		if errno != 0 {
+			finish(p, level, errno, stepClone, 0)
+		}
+		if pid != 0 {
+			// This level's part is done: wait for the next one.
+			for {
+				_, _, errno := rawSyscall(unix.SYS_WAIT4, pid, 0, 0, 0)
+				if errno != unix.EINTR {
+					break
+				}
+			}
+			exit()
+		}
+		rawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
+		if p.mapIDs {
+			if errno := writeFile(p.sgPath, p.deny, p.denyLen); errno != 0 {
+				finish(p, level, errno, stepSetgroups, 0)
+			}
+			if errno := writeFile(p.uidPath, p.uidLine, p.uidLen); errno != 0 {
+				finish(p, level, errno, stepUIDMap, 0)
+			}
+			if errno := writeFile(p.gidPath, p.gidLine, p.gidLen); errno != 0 {
+				finish(p, level, errno, stepGIDMap, 0)
+			}
+		}
+		ino, errno := nsIno(p)
+		if errno != 0 {
+			finish(p, level, errno, stepStat, 0)
+		}
+		if p.nsPath != 0 && ino == parentIno {
+			finish(p, level, 0, stepNone, 1)
+		}
+		parentIno = ino
+		level++
+	}
+	finish(p, p.levels, 0, stepNone, 0)
+}
+
+// nsIno is the inode of the level's namespace file (0 without NSType).
+//
+//go:norace
+//go:nosplit
+func nsIno(p *plan) (uint64, unix.Errno) {
+	if p.nsPath == 0 {
+		return 0, 0
+	}
+	fd, _, errno := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), p.nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	var st unix.Stat_t
+	_, _, errno = rawSyscall(unix.SYS_FSTAT, fd, uintptr(unsafe.Pointer(&st)), 0, 0)
+	rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
+	return st.Ino, errno
+}
+
+// finish writes the record and the level's status to the pipe and exits.
+//
+//go:norace
+//go:nosplit
+func finish(p *plan, created int, errno unix.Errno, step int, shared int32) {
+	p.rec[recCreated] = int32(created)
+	p.rec[recErrno] = int32(errno)
+	p.rec[recStep] = int32(step)
+	p.rec[recShared] = shared
+	n := uintptr(0)
+	fd, _, oerr := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), p.status, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if oerr == 0 {
+		r, _, rerr := rawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p.buf[0])), uintptr(len(p.buf)), 0)
+		if rerr == 0 {
+			n = r
+		}
+		rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
+	}
+	rawSyscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.rec[0])), uintptr(len(p.rec)*4), 0)
+	rawSyscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.buf[0])), n, 0)
+	exit()
+}
+
+// writeFile writes n bytes at b to the NUL-terminated path.
+//
+//go:norace
+//go:nosplit
+func writeFile(path, b, n uintptr) unix.Errno {
+	fd, _, errno := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if errno != 0 {
+		return errno
+	}
+	_, _, errno = rawSyscall(unix.SYS_WRITE, fd, b, n, 0)
+	rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
+	return errno
+}
+
+//go:norace
+//go:nosplit
+func exit() {
+	for {
+		rawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0, 0)
+	}
+}
+
+// rawSyscall is syscall.RawSyscall6 (nosplit, no scheduler) with four
+// arguments.
+//
+//go:norace
+//go:nosplit
+func rawSyscall(trap, a1, a2, a3, a4 uintptr) (uintptr, uintptr, unix.Errno) {
+	return syscall.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
+}
