@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
+	"runtime"
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
@@ -35,7 +33,7 @@ func runCmd(args []string) int {
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound for the whole run")
 	helperTimeout := fs.Duration("helper-timeout", helper.DefaultTimeout, "deadline of each helper process")
 	ginkgoOut := fs.Bool("ginkgo-output", false, "also show Ginkgo's own console output")
-	procs := fs.Int("procs", 1, "run the properties in `N` parallel processes")
+	procs := fs.Int("procs", runtime.GOMAXPROCS(0), "evaluate up to `N` properties at once (1: one after another; default: the CPUs nscheck may use)")
 	noGuard := fs.Bool("no-guard", false, "do not snapshot the host before and after the run (the guard fails the run when the host changed)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -62,6 +60,7 @@ func runCmd(args []string) int {
 		Timeout:      *timeout,
 		GinkgoOutput: *ginkgoOut,
 		NoGuard:      *noGuard,
+		Procs:        *procs,
 	}
 	// A live progress line while the suites run, on a terminal only.
 	var live *progress
@@ -72,18 +71,7 @@ func runCmd(args []string) int {
 	if err := opts.Validate(); err != nil {
 		return fail(exitUsage, "run: %v", err)
 	}
-	var rep *report.Report
-	var err error
-	if *procs > 1 {
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		ctx, cancel := context.WithTimeout(ctx, *timeout)
-		defer cancel()
-		rep, err = runner.RunParallel(ctx, "/proc/self/exe", opts, *procs,
-			[]string{"--helper-timeout", helperTimeout.String(), "--timeout", timeout.String()})
-	} else {
-		rep, err = runner.Run(opts)
-	}
+	rep, err := runner.Run(opts)
 	if live != nil {
 		live.done()
 	}

@@ -26,25 +26,25 @@ func verdicts(t *testing.T, args ...string) map[string]string {
 	return out
 }
 
-// The whole catalog gives the same verdicts run after run, and in parallel.
+// The whole catalog gives the same verdicts run after run, one property
+// after another and with several evaluated at once.
 func TestStableVerdicts(t *testing.T) {
 	needRoot(t)
 	runs := 20
 	if testing.Short() {
 		runs = 3
 	}
-	first := verdicts(t)
+	first := verdicts(t, "--procs", "1")
 	for id, v := range first {
 		if v != report.Passed+"/detected" && !strings.HasSuffix(v, "/not-run") {
 			t.Errorf("%s: %s", id, v)
 		}
 	}
+	widths := []string{"2", "4", "1"}
 	for i := 1; i < runs; i++ {
-		if got := verdicts(t); !maps.Equal(got, first) {
-			t.Fatalf("run %d differs from run 1:\n%v\n%v", i+1, got, first)
+		procs := widths[i%len(widths)]
+		if got := verdicts(t, "--procs", procs); !maps.Equal(got, first) {
+			t.Fatalf("run %d (--procs %s) differs from run 1 (--procs 1):\n%v\n%v", i+1, procs, got, first)
 		}
-	}
-	if got := verdicts(t, "--procs", "2"); !maps.Equal(got, first) {
-		t.Fatalf("--procs 2 differs from a serial run:\n%v\n%v", got, first)
 	}
 }

@@ -28,6 +28,9 @@ type Outcome struct {
 	Control         string                    `json:"control"`
 	ControlReason   string                    `json:"control_reason,omitempty"`
 	ControlEvidence map[string]map[string]any `json:"control_evidence,omitempty"`
+	// ElapsedMS is what the evaluation took, the real check and the
+	// control side by side (a spec may only have waited for it).
+	ElapsedMS int64 `json:"elapsed_ms"`
 }
 
 // TrialTimeout bounds one run of a check: four helper deadlines (every
@@ -50,6 +53,13 @@ type Evaluation struct {
 // nothing: the control lives in its own sandbox) and combines them; a control
 // only counts when the real check completed.
 func Evaluate(ctx context.Context, p *Property) Evaluation {
+	started := time.Now()
+	ev := evaluate(ctx, p)
+	ev.ElapsedMS = time.Since(started).Milliseconds()
+	return ev
+}
+
+func evaluate(ctx context.Context, p *Property) Evaluation {
 	var ev Evaluation
 	rootless := !Capable()
 	if p.Needs == NeedRoot && !IsRoot() {

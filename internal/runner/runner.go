@@ -43,6 +43,9 @@ type Options struct {
 	// NoGuard turns off the host invariance guard (on by default): a
 	// snapshot of the host before and after the run that must match.
 	NoGuard bool
+	// Procs is how many properties are evaluated at once (below 2: one
+	// after another).
+	Procs int
 }
 
 // Validate checks the filters without running anything, so that bad input
@@ -119,8 +122,14 @@ func Run(o Options) (*report.Report, error) {
 	}
 	gomega.RegisterFailHandler(ginkgo.Fail)
 	specs.Define()
+	sel, err := Selected(o)
+	if err != nil {
+		return nil, err
+	}
+	stopAhead := specs.Concurrent(sel, o.Procs)
 	t := &failT{}
 	ginkgo.RunSpecs(t, "nscheck", suiteCfg, repCfg)
+	stopAhead()
 
 	collectMu.Lock()
 	sr := suiteReport
@@ -249,6 +258,11 @@ func applyOutcome(res *report.Result, out prop.Outcome) {
 	}
 	res.Control = out.Control
 	res.ControlReason = out.ControlReason
+	if out.ElapsedMS > 0 {
+		// The evaluation's own cost: with --procs > 1 the spec may only
+		// have waited for an evaluation that ran ahead of it.
+		res.DurationMS = out.ElapsedMS
+	}
 }
 
 // failureReason says why a property failed in one line: the leaks the check

@@ -31,7 +31,7 @@ func Define() {
 
 func define(p *prop.Property) {
 	ginkgo.It(prop.SpecText(p), ginkgo.Label(p.Labels()...), func(ctx ginkgo.SpecContext) {
-		ev := prop.Evaluate(ctx, p)
+		ev := evaluate(ctx, p)
 		ginkgo.AddReportEntry(prop.OutcomeEntry, ev.Outcome, ginkgo.ReportEntryVisibilityFailureOrVerbose)
 		if ev.Skip != "" {
 			ginkgo.Skip(ev.Skip)
