@@ -23,6 +23,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -93,7 +94,8 @@ const reportFD = 3
 func runCatalog() int {
 	os.Unsetenv(vm.GuestEnv) // the helpers it spawns are not the guest
 	helper.DefaultTimeout = helperTimeout
-	var opts runner.Options
+	// As many properties at once as the guest has CPUs (nscheck vm --cpus).
+	opts := runner.Options{Procs: runtime.GOMAXPROCS(0)}
 	if v := os.Getenv(vm.LabelsEnv); v != "" {
 		f, err := vm.DecodeLabels(v)
 		if err != nil {
