@@ -1,6 +1,7 @@
 # Summarises `go test -bench` output of internal/bench: the spawn cost per
 # namespace type against `unshare` for the same flags (target <= 1.5x), the
-# catalog wall time serial and parallel (target <= 1.0 s) and peak RSS
+# catalog wall time by default, serial and with --procs 2 (target <= 1.0 s
+# by default) and peak RSS
 # (target <= 64 MiB). Several -count runs give the median.
 function median(list,    n, a, i, j, t) {
 	n = split(list, a, " ")
@@ -24,11 +25,13 @@ END {
 		sm = median(ns[s]) / 1e6; um = median(ns[u]) / 1e6
 		printf "%-8s %12.2f %12.2f %6.2fx%s\n", t, sm, um, sm / um, (sm / um > 1.5 ? "  over target 1.5x" : "")
 	}
-	for (p = 1; p <= 2; p++) {
-		c = "BenchmarkCatalog/procs=" p
+	split("default 1 2", procs, " ")
+	for (k = 1; k <= 3; k++) {
+		p = procs[k]; c = "BenchmarkCatalog/procs=" p
 		if (!(c in ns)) continue
 		wall[p] = median(ns[c]) / 1e9
-		printf "catalog --procs %d: %.3f s wall (target 1.0 s), peak RSS %.1f MiB (target 64)\n", p, wall[p], median(rss[c])
+		label = p == "default" ? "nscheck run (default --procs)" : "nscheck run --procs " p
+		printf "%-30s %.3f s wall%s, peak RSS %.1f MiB (target 64)\n", label ":", wall[p], (p == "default" ? " (target 1.0 s)" : ""), median(rss[c])
 	}
-	if (wall[1] > 0 && wall[2] > 0) printf "parallel speed-up --procs 2: %.2fx\n", wall[1] / wall[2]
+	if (wall["1"] > 0 && wall["2"] > 0) printf "parallel speed-up --procs 2 over --procs 1: %.2fx (target > 1)\n", wall["1"] / wall["2"]
 }

@@ -7,7 +7,6 @@ package bench
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -109,16 +108,21 @@ func BenchmarkUnshare(b *testing.B) {
 	}
 }
 
-// BenchmarkCatalog: a whole `nscheck run`, controls included; reports the
-// peak RSS of the run too.
+// BenchmarkCatalog: a whole `nscheck run`, controls included, as it runs
+// by default (as many properties at once as there are CPUs), serially
+// (--procs 1) and with --procs 2; reports the peak RSS of the run too.
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
 	nscheckBin := build(b, "nscheck")
-	for _, procs := range []int{1, 2} {
-		b.Run(fmt.Sprintf("procs=%d", procs), func(b *testing.B) {
+	for _, procs := range []string{"default", "1", "2"} {
+		b.Run("procs="+procs, func(b *testing.B) {
+			args := []string{"run", "-q"}
+			if procs != "default" {
+				args = append(args, "--procs="+procs)
+			}
 			var peak int64
 			for b.Loop() {
-				cmd := exec.Command(nscheckBin, "run", "-q", fmt.Sprintf("--procs=%d", procs))
+				cmd := exec.Command(nscheckBin, args...)
 				if out, err := cmd.CombinedOutput(); err != nil {
 					b.Fatalf("nscheck run: %v\n%s", err, out)
 				}
