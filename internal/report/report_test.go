@@ -58,27 +58,6 @@ func FuzzNormalizeVersion(f *testing.F) {
 	})
 }
 
-func TestJUnit(t *testing.T) {
-	r := sample()
-	r.Errors = []string{"host changed during the run: hostname: appeared: x"}
-	var b bytes.Buffer
-	if err := WriteJUnit(&b, r); err != nil {
-		t.Fatal(err)
-	}
-	out := b.String()
-	for _, want := range []string{
-		`<testsuites name="nscheck node-1/6.1.0-28-cloud-amd64" tests="4" failures="2" skipped="1"`,
-		`<testcase name="ipc.sysv-msgq-invisible" classname="nscheck.ipc"`,
-		`<failure message="isolation broken: key leaked">`,
-		`<skipped message="needs root&#xA;second line">`,
-		`name="run-error-1"`,
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("junit lacks %s:\n%s", want, out)
-		}
-	}
-}
-
 func TestTextReport(t *testing.T) {
 	var b bytes.Buffer
 	if err := WriteText(&b, sample(), TextOptions{}); err != nil {
