@@ -56,6 +56,15 @@ func Actions() []string {
 // IsHelper reports whether this process was started in helper mode.
 func IsHelper() bool { return os.Getenv(EnvVar) == "1" }
 
+// StartedFor reports whether this process is a helper started to run
+// action (Command names it in argv[1]), for an init function that must
+// prepare the process for that one action before main runs, and should
+// spare every other helper the cost. The request on fd 4 remains what the
+// helper runs: an action that depends on such preparation checks for it.
+func StartedFor(action string) bool {
+	return IsHelper() && len(os.Args) > 1 && os.Args[1] == action
+}
+
 // Main must be the first statement of main (and of every suite's TestMain):
 // in helper mode it serves one request and exits; otherwise it returns at
 // once.
