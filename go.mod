@@ -3,6 +3,7 @@ module github.com/nscheck/nscheck
 go 1.26.0
 
 require (
+	github.com/moby/sys/mountinfo v0.7.3
 	github.com/onsi/ginkgo/v2 v2.34.0
 	github.com/onsi/gomega v1.44.0
 	github.com/prometheus/client_model v0.6.3
