@@ -21,6 +21,17 @@ func Mounts(pid int) ([]*mountinfo.Info, error) {
 	})
 }
 
+// HasOption reports whether opt ("ro", "nosuid" ...) is among the
+// per-mount options of m (not those of its superblock).
+func HasOption(m *mountinfo.Info, opt string) bool {
+	for o := range strings.SplitSeq(m.Options, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}
+
 // Propagation tags of a mount's optional fields.
 const (
 	Shared        = "shared"

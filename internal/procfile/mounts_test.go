@@ -51,6 +51,15 @@ func TestOptional(t *testing.T) {
 	}
 }
 
+func TestHasOption(t *testing.T) {
+	m := fixtureMounts(t, "mountinfo-lab")["/"]
+	for opt, want := range map[string]bool{"rw": true, "relatime": true, "ro": false, "discard": false, "rel": false} {
+		if got := HasOption(m, opt); got != want {
+			t.Errorf("HasOption(%q, %q) = %v, want %v", m.Options, opt, got, want)
+		}
+	}
+}
+
 func TestMountsSelf(t *testing.T) {
 	own, err := Mounts(0)
 	if err != nil {
