@@ -17,7 +17,10 @@ type action func(args json.RawMessage) (any, error)
 
 var (
 	actionsMu sync.RWMutex
-	actions   = map[string]action{}
+	// actions is sized for all of nscheck's: every helper process
+	// registers them at start, and growing the map step by step rehashes
+	// it several times over.
+	actions = make(map[string]action, 128)
 )
 
 // Handle registers fn as the action called name. Args arrive decoded into A;

@@ -195,4 +195,6 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 // started into the new time namespace.
 const vforkRefusedOp = "time.vfork-refused"
 
-var noTimeNS = prop.Skip("this kernel has no time namespaces (/proc/self/ns/time absent or unshare(CLONE_NEWTIME) EINVAL): it needs CONFIG_TIME_NS=y, Linux 5.6+")
+// noTimeNS is the skip of a kernel without time namespaces; a literal, as
+// prop.Skip would format it at every helper's start.
+var noTimeNS = &prop.SkipError{Reason: "this kernel has no time namespaces (/proc/self/ns/time absent or unshare(CLONE_NEWTIME) EINVAL): it needs CONFIG_TIME_NS=y, Linux 5.6+"}
