@@ -17,7 +17,10 @@ type action func(args json.RawMessage) (any, error)
 
 var (
 	actionsMu sync.RWMutex
-	actions   = map[string]action{}
+	// actions is sized for all of nscheck's: every helper process
+	// registers them at start, and growing the map step by step rehashes
+	// it several times over.
+	actions = make(map[string]action, 128)
 )
 
 // Handle registers fn as the action called name. Args arrive decoded into A;
@@ -55,6 +58,15 @@ func Actions() []string {
 
 // IsHelper reports whether this process was started in helper mode.
 func IsHelper() bool { return os.Getenv(EnvVar) == "1" }
+
+// StartedFor reports whether this process is a helper started to run
+// action (Command names it in argv[1]), for an init function that must
+// prepare the process for that one action before main runs, and should
+// spare every other helper the cost. The request on fd 4 remains what the
+// helper runs: an action that depends on such preparation checks for it.
+func StartedFor(action string) bool {
+	return IsHelper() && len(os.Args) > 1 && os.Args[1] == action
+}
 
 // Main must be the first statement of main (and of every suite's TestMain):
 // in helper mode it serves one request and exits; otherwise it returns at

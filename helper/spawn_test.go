@@ -28,6 +28,26 @@ func init() {
 	Handle("test.fail", func(struct{}) (any, error) { return nil, Fail("sethostname", unix.EPERM) })
 	Handle("test.hang", func(struct{}) (any, error) { time.Sleep(time.Hour); return nil, nil })
 	Handle("test.crash", func(struct{}) (any, error) { os.Exit(7); return nil, nil })
+	Handle("test.started-for", func(names []string) (any, error) {
+		var out []bool
+		for _, n := range names {
+			out = append(out, StartedFor(n))
+		}
+		return out, nil
+	})
+}
+
+func TestStartedFor(t *testing.T) {
+	if StartedFor("test.started-for") {
+		t.Error("the test process itself is no helper, yet StartedFor says it is")
+	}
+	var got []bool
+	if err := Run(context.Background(), Spec{Action: "test.started-for", Args: []string{"test.started-for", "test.echo", ""}}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || !got[0] || got[1] || got[2] {
+		t.Errorf("inside the helper, StartedFor(own action, another, \"\") = %v, want [true false false]", got)
+	}
 }
 
 func needRoot(t *testing.T) {

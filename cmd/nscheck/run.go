@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/render/junit"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
 )
@@ -94,7 +95,7 @@ func runCmd(args []string) int {
 		}
 	}
 	if *junitOut != "" {
-		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return report.WriteJUnit(w, rep) }); err != nil {
+		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return junit.Write(w, rep) }); err != nil {
 			return fail(exitFail, "write --junit: %v", err)
 		}
 	}

@@ -1,6 +1,6 @@
 // Package columns splits the line-oriented, whitespace-aligned files of
 // /proc (uid_map, timens_offsets ...) into their fields, for the small
-// parsers of the files that prometheus/procfs does not cover.
+// parsers of those files (idmap, timens).
 package columns
 
 import (

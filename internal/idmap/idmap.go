@@ -4,8 +4,7 @@
 // Each line of a map is an extent "inside outside count": count ids starting
 // at inside, in the process's user namespace, are the ids starting at outside
 // in the namespace of the process that reads the file (or, when the reader is
-// in the same namespace, in its parent). prometheus/procfs has no parser for
-// these files, hence this package.
+// in the same namespace, in its parent).
 package idmap
 
 import (

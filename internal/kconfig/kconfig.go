@@ -21,7 +21,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -48,13 +47,6 @@ type Config struct {
 	// "m", a number or a quoted string, or "n" for "# CONFIG_X is not set".
 	opts map[string]string
 }
-
-var (
-	optRE    = regexp.MustCompile(`^CONFIG_([A-Za-z0-9_]+)=(.*)$`)
-	notSetRE = regexp.MustCompile(`^# CONFIG_([A-Za-z0-9_]+) is not set$`)
-	headerRE = regexp.MustCompile(`^# Linux/(\S+) (\d+\.\d+(?:\.\d+)?)\S* Kernel Configuration$`)
-	oldHdrRE = regexp.MustCompile(`^# Linux kernel version: (\d+\.\d+(?:\.\d+)?)`)
-)
 
 // gzipMagic starts every gzip stream (/proc/config.gz, config.gz copies).
 var gzipMagic = []byte{0x1f, 0x8b}
@@ -100,18 +92,16 @@ func parseText(r io.Reader) (*Config, error) {
 		switch {
 		case line == "":
 		case strings.HasPrefix(line, "CONFIG_"):
-			m := optRE.FindStringSubmatch(line)
-			if m == nil {
+			name, value, ok := option(line)
+			if !ok {
 				return nil, fmt.Errorf("%w: line %d: malformed option %s", ErrInvalid, n+1, clip(line))
 			}
-			c.opts[m[1]] = m[2]
+			c.opts[name] = value
 		case strings.HasPrefix(line, "#"):
-			if m := notSetRE.FindStringSubmatch(line); m != nil {
-				c.opts[m[1]] = "n"
-			} else if m := headerRE.FindStringSubmatch(line); m != nil && c.Version == "" {
-				c.Arch, c.Version = m[1], NormalizeVersion(m[2])
-			} else if m := oldHdrRE.FindStringSubmatch(line); m != nil && c.Version == "" {
-				c.Version = NormalizeVersion(m[1])
+			if name, ok := notSet(line); ok {
+				c.opts[name] = "n"
+			} else if arch, version := header(line); version != "" && c.Version == "" {
+				c.Arch, c.Version = arch, version
 			}
 		default:
 			return nil, fmt.Errorf("%w: line %d is neither an option nor a comment: %s", ErrInvalid, n+1, clip(line))
@@ -122,6 +112,67 @@ func parseText(r io.Reader) (*Config, error) {
 	}
 	return c, nil
 }
+
+// The lines of a config are matched by hand rather than with regular
+// expressions: this package is linked into every helper process, and
+// package-level regexps would be compiled at each helper's start.
+
+// option splits "CONFIG_<NAME>=<value>".
+func option(line string) (name, value string, ok bool) {
+	rest, ok := strings.CutPrefix(line, "CONFIG_")
+	if !ok {
+		return "", "", false
+	}
+	name, value, ok = strings.Cut(rest, "=")
+	return name, value, ok && isSymbol(name)
+}
+
+// notSet parses "# CONFIG_<NAME> is not set".
+func notSet(line string) (name string, ok bool) {
+	rest, ok := strings.CutPrefix(line, "# CONFIG_")
+	if !ok {
+		return "", false
+	}
+	name, ok = strings.CutSuffix(rest, " is not set")
+	return name, ok && isSymbol(name)
+}
+
+// header parses the version header, "# Linux/x86 6.1.192 Kernel
+// Configuration" (arch and version) or the older "# Linux kernel version:
+// 5.4.0" (no arch); version is "" for any other line.
+func header(line string) (arch, version string) {
+	if rest, ok := strings.CutPrefix(line, "# Linux kernel version: "); ok {
+		return "", NormalizeVersion(rest)
+	}
+	rest, ok := strings.CutPrefix(line, "# Linux/")
+	if !ok {
+		return "", ""
+	}
+	rest, ok = strings.CutSuffix(rest, " Kernel Configuration")
+	arch, release, cut := strings.Cut(rest, " ")
+	if !ok || !cut || arch == "" || hasSpace(arch) || hasSpace(release) {
+		return "", ""
+	}
+	if version = NormalizeVersion(release); version == "" {
+		return "", ""
+	}
+	return arch, version
+}
+
+// isSymbol reports whether s is a Kconfig symbol name: [A-Za-z0-9_]+.
+func isSymbol(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case 'A' <= c && c <= 'Z', 'a' <= c && c <= 'z', '0' <= c && c <= '9', c == '_':
+		default:
+			return false
+		}
+	}
+	return s != ""
+}
+
+// hasSpace reports whether s holds a space, tab, form feed, CR or LF.
+func hasSpace(s string) bool { return strings.ContainsAny(s, " \t\n\f\r") }
 
 // clip quotes at most 40 characters of s for an error message.
 func clip(s string) string {

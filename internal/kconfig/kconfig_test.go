@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -215,4 +216,64 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// The regular expressions the line parsers replaced: option, notSet and
+// header must agree with them on every line Parse hands them (no newline).
+var (
+	optRE    = regexp.MustCompile(`^CONFIG_([A-Za-z0-9_]+)=(.*)$`)
+	notSetRE = regexp.MustCompile(`^# CONFIG_([A-Za-z0-9_]+) is not set$`)
+	headerRE = regexp.MustCompile(`^# Linux/(\S+) (\d+\.\d+(?:\.\d+)?)\S* Kernel Configuration$`)
+	oldHdrRE = regexp.MustCompile(`^# Linux kernel version: (\d+\.\d+(?:\.\d+)?)`)
+)
+
+// lineSeeds are lines each parser must take or refuse as the regexps did.
+var lineSeeds = []string{
+	"CONFIG_NAMESPACES=y", "CONFIG_LSM=\"a,b\"", "CONFIG_X=", "CONFIG_=y", "CONFIG_A-B=y", "CONFIG_A=b=c", "CONFIG_A",
+	"# CONFIG_USER_NS is not set", "# CONFIG_USER_NS is not set ", "# CONFIG_ is not set", "# CONFIG_A B is not set",
+	"# Linux/x86 6.1.192 Kernel Configuration", "# Linux/x86 6.12.0-rc1 Kernel Configuration",
+	"# Linux/x86_64 5.4 Kernel Configuration", "# Linux/x86 6. Kernel Configuration", "# Linux/ 6.1 Kernel Configuration",
+	"# Linux/x86 6.1 Kernel Configuration Kernel Configuration", "# Linux/x\t86 6.1 Kernel Configuration",
+	"# Linux/x86  6.1 Kernel Configuration", "# Linux/x86 6.1.2.3x Kernel Configuration", "# Linux/x86 v6.1 Kernel Configuration",
+	"# Linux kernel version: 5.4.0", "# Linux kernel version: 2.6.32-rc1 extra", "# Linux kernel version: x",
+	"# Linux kernel version:5.4", "#", "",
+}
+
+func TestLineParsersMatchRegexps(t *testing.T) {
+	for _, line := range lineSeeds {
+		checkLine(t, line)
+	}
+}
+
+func FuzzLineParsers(f *testing.F) {
+	for _, line := range lineSeeds {
+		f.Add(line)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		if strings.Contains(line, "\n") {
+			return // Parse splits lines first
+		}
+		checkLine(t, line)
+	})
+}
+
+func checkLine(t *testing.T, line string) {
+	t.Helper()
+	name, value, ok := option(line)
+	if m := optRE.FindStringSubmatch(line); ok != (m != nil) || ok && (name != m[1] || value != m[2]) {
+		t.Errorf("option(%q) = %q %q %v, regexp %q", line, name, value, ok, m)
+	}
+	name, ok = notSet(line)
+	if m := notSetRE.FindStringSubmatch(line); ok != (m != nil) || ok && name != m[1] {
+		t.Errorf("notSet(%q) = %q %v, regexp %q", line, name, ok, m)
+	}
+	var wantArch, wantVersion string
+	if m := headerRE.FindStringSubmatch(line); m != nil {
+		wantArch, wantVersion = m[1], NormalizeVersion(m[2])
+	} else if m := oldHdrRE.FindStringSubmatch(line); m != nil {
+		wantVersion = NormalizeVersion(m[1])
+	}
+	if arch, version := header(line); arch != wantArch || version != wantVersion {
+		t.Errorf("header(%q) = %q %q, regexps %q %q", line, arch, version, wantArch, wantVersion)
+	}
 }

@@ -6,11 +6,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/procfile"
 )
 
 // The test binary is its own helper, as nscheck is.
@@ -33,12 +33,12 @@ func init() {
 // tmpfsAt reports whether the caller's mountinfo has a tmpfs at dir whose
 // options carry nscheck's flags.
 func tmpfsAt(dir string) (bool, error) {
-	mounts, err := procfs.GetMounts()
+	mounts, err := procfile.Mounts(0)
 	if err != nil {
 		return false, err
 	}
 	for _, m := range mounts {
-		if _, noexec := m.Options["noexec"]; m.MountPoint == dir && m.FSType == "tmpfs" && noexec {
+		if m.Mountpoint == dir && m.FSType == "tmpfs" && procfile.HasOption(m, "noexec") {
 			return true, nil
 		}
 	}

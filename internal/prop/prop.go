@@ -69,7 +69,10 @@ func (p *Property) Labels() []string {
 
 var (
 	catalogMu sync.RWMutex
-	catalog   = map[string]*Property{}
+	// catalog is sized for the whole catalog: every helper process
+	// registers it at start, and growing the map step by step rehashes it
+	// several times over.
+	catalog = make(map[string]*Property, 128)
 )
 
 // Register adds p to the catalog. Call it from a package-level var in a

@@ -2,9 +2,8 @@ package prop
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"slices"
 	"strings"
@@ -155,10 +154,9 @@ func InInitialUserNS() bool {
 
 // UniqueName returns prefix followed by 8 random hex digits: names of the
 // objects a check creates never collide with the host's or another run's.
+// They need to be unique, not secret: math/rand/v2's generator, seeded from
+// the kernel's entropy in every process, gives that without crypto/rand,
+// whose FIPS 140 module every helper would otherwise initialise at start.
 func UniqueName(prefix string) string {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic("crypto/rand: " + err.Error())
-	}
-	return prefix + hex.EncodeToString(b[:])
+	return fmt.Sprintf("%s%08x", prefix, rand.Uint32())
 }

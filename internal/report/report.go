@@ -1,7 +1,7 @@
 // Package report is nscheck's one report model (schema "nscheck/v1") and
 // its JSON and text forms. Every other output (JUnit, HTML, Markdown,
-// Prometheus, the kernel matrix) is rendered from this model, and reports
-// written on other machines come back through Decode.
+// Prometheus, the kernel matrix; see internal/render) is rendered from this
+// model, and reports written on other machines come back through Decode.
 //
 // The schema is append-only: fields are added, never renamed or removed.
 package report
@@ -13,8 +13,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -141,20 +141,33 @@ func (r *Report) Name() string {
 	return r.Kernel.Release
 }
 
-var versionRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?`)
-
 // NormalizeVersion turns a release such as "6.1.0-28-cloud-amd64" or
 // "6.18.44-fc-v782" into "X.Y.Z" ("6.1.0", "6.18.44"); "" when it has none.
+// It is matched by hand, not with a regexp: this package is linked into
+// every helper process, which would compile a package-level regexp at start.
 func NormalizeVersion(release string) string {
-	m := versionRE.FindStringSubmatch(release)
-	if m == nil {
+	major, rest := leadingDigits(release)
+	rest, dot := strings.CutPrefix(rest, ".")
+	minor, rest := leadingDigits(rest)
+	if major == "" || !dot || minor == "" {
 		return ""
 	}
-	patch := m[3]
-	if patch == "" {
-		patch = "0"
+	patch := "0"
+	if rest, dot = strings.CutPrefix(rest, "."); dot {
+		if p, _ := leadingDigits(rest); p != "" {
+			patch = p
+		}
 	}
-	return m[1] + "." + m[2] + "." + patch
+	return major + "." + minor + "." + patch
+}
+
+// leadingDigits splits s after its leading ASCII digits.
+func leadingDigits(s string) (digits, rest string) {
+	i := 0
+	for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i++
+	}
+	return s[:i], s[i:]
 }
 
 // ThisKernel describes the running kernel (uname).

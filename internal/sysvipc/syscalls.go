@@ -1,9 +1,8 @@
 package sysvipc
 
 import (
-	"crypto/rand"
-	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
 
 	"golang.org/x/sys/unix"
 )
@@ -66,14 +65,12 @@ func ShmRemove(id int) error {
 }
 
 // RandomKey returns a key that is neither IPC_PRIVATE nor likely to be in
-// use: nscheck's objects never collide with the host's by accident.
+// use: nscheck's objects never collide with the host's by accident. It
+// needs to be unique, not secret (see prop.UniqueName): math/rand/v2 is
+// seeded from the kernel's entropy in every process.
 func RandomKey() int32 {
-	var b [4]byte
 	for {
-		if _, err := rand.Read(b[:]); err != nil {
-			panic("crypto/rand: " + err.Error())
-		}
-		if k := int32(binary.LittleEndian.Uint32(b[:])); k != 0 && k != -1 {
+		if k := int32(rand.Uint32()); k != 0 && k != -1 {
 			return k
 		}
 	}

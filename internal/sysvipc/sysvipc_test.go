@@ -81,3 +81,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestRandomKey(t *testing.T) {
+	seen := map[int32]bool{}
+	for range 1000 {
+		k := RandomKey()
+		if k == 0 || k == -1 {
+			t.Fatalf("RandomKey gave %d (IPC_PRIVATE or -1)", k)
+		}
+		seen[k] = true
+	}
+	// More than one repeat among 1000 draws of 32 bits (odds about 10^-8)
+	// is a broken generator, not bad luck.
+	if len(seen) < 999 {
+		t.Errorf("1000 keys, only %d distinct", len(seen))
+	}
+}

@@ -5,8 +5,7 @@
 // for the time namespace the process's children are (or will be) created
 // in, its time_for_children. Offsets can be written only until the first
 // process enters that namespace; the kernel accepts CLOCK_MONOTONIC and
-// CLOCK_BOOTTIME, by name or by number. prometheus/procfs has no parser for
-// it, hence this package.
+// CLOCK_BOOTTIME, by name or by number.
 package timens
 
 import (

@@ -23,10 +23,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -102,19 +102,9 @@ func read(target int) (any, error) {
 // unifiedPath is the cgroup2 path of pid (0 means self) in /proc/<pid>/cgroup,
 // relative to the reader's cgroup namespace root.
 func unifiedPath(pid int) (string, error) {
-	var proc procfs.Proc
-	var err error
-	if pid == 0 {
-		proc, err = procfs.Self()
-	} else {
-		proc, err = procfs.NewProc(pid)
-	}
+	cgs, err := procfile.ReadCgroups(pid)
 	if err != nil {
-		return "", fmt.Errorf("procfs: %w", err)
-	}
-	cgs, err := proc.Cgroups()
-	if err != nil {
-		return "", fmt.Errorf("read /proc/%d/cgroup: %w", proc.PID, err)
+		return "", err
 	}
 	for _, c := range cgs {
 		if c.HierarchyID == 0 {
@@ -199,16 +189,16 @@ func ownCgroupDir(t *prop.Trial, own string) (string, error) {
 		t.Defer(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 		return dir, nil
 	}
-	mounts, err := procfs.GetMounts()
+	mounts, err := procfile.Mounts(0)
 	if err != nil {
-		return "", fmt.Errorf("read /proc/self/mountinfo: %w", err)
+		return "", err
 	}
 	for _, m := range mounts {
 		if m.FSType != "cgroup2" {
 			continue
 		}
 		if rel, ok := strings.CutPrefix(own, m.Root); ok && (m.Root == "/" || rel == "" || rel[0] == '/') {
-			return filepath.Join(m.MountPoint, rel), nil
+			return filepath.Join(m.Mountpoint, rel), nil
 		}
 	}
 	return "", prop.Skip("no cgroup2 mount shows this process's cgroup %s: mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup)", own)

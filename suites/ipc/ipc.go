@@ -157,8 +157,9 @@ var _ = prop.Register(prop.DistinctNS("ipc", prop.NeedUserns))
 func invisible(k kind) prop.Property {
 	return prop.Property{
 		ID: "ipc.sysv-" + k.short + "-invisible",
-		Title: fmt.Sprintf("a SysV %s created inside a new IPC namespace is absent on the host (%s ENOENT, not in /proc/sysvipc/%s)",
-			k.what, k.call, k.file),
+		// Concatenated, not formatted: this runs in every helper's start.
+		Title: "a SysV " + k.what + " created inside a new IPC namespace is absent on the host (" +
+			k.call + " ENOENT, not in /proc/sysvipc/" + k.file + ")",
 		Needs: prop.NeedUserns,
 		Flag:  unix.CLONE_NEWIPC,
 		Check: func(t *prop.Trial) error { return objectInvisible(t, k) },

@@ -2,17 +2,16 @@ package ipc
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/mqueue"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownmount"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -116,18 +115,18 @@ func mqInvisible(t *prop.Trial) error {
 // hostMqueueMounts looks for the queue in every mqueue filesystem mounted in
 // the observer's mount namespace (often none).
 func hostMqueueMounts(t *prop.Trial, name string) error {
-	mounts, err := procfs.GetMounts()
+	mounts, err := procfile.Mounts(0)
 	if err != nil {
-		return fmt.Errorf("read /proc/self/mountinfo: %w", err)
+		return err
 	}
 	var seen []string
 	for _, m := range mounts {
 		if m.FSType != "mqueue" {
 			continue
 		}
-		seen = append(seen, m.MountPoint)
-		_, err := os.Stat(path.Join(m.MountPoint, name))
-		t.Expect(errors.Is(err, os.ErrNotExist), "the host's mqueue fs at %s shows %s", m.MountPoint, name)
+		seen = append(seen, m.Mountpoint)
+		_, err := os.Stat(path.Join(m.Mountpoint, name))
+		t.Expect(errors.Is(err, os.ErrNotExist), "the host's mqueue fs at %s shows %s", m.Mountpoint, name)
 	}
 	t.Host("mqueue mounts", seen)
 	return nil

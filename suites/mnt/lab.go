@@ -14,6 +14,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/rendezvous"
 )
@@ -414,7 +415,7 @@ func (l *lab) options(name string) error {
 	keys := []string{"ro", "rw", "nosuid", "nodev", "noexec"}
 	var set []string
 	for _, k := range keys {
-		if _, ok := m.Options[k]; ok {
+		if procfile.HasOption(m, k) {
 			set = append(set, k)
 		}
 	}

@@ -15,7 +15,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
@@ -61,11 +60,11 @@ func mountInside(a mountArgs) (any, error) {
 		}
 		facts.Wrote = true
 	}
-	mounts, err := procfs.GetMounts()
+	m, err := mountAt(0, a.Target)
 	if err != nil {
-		return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
+		return nil, err
 	}
-	if m := find(mounts, a.Target); m != nil {
+	if m != nil {
 		facts.Listed, facts.FSType = true, m.FSType
 	}
 	return facts, nil

@@ -4,19 +4,20 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/prometheus/procfs"
+	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/procfile"
 )
 
 // find returns the topmost mount at target, nil when nothing is mounted there.
-func find(mounts []*procfs.MountInfo, target string) *procfs.MountInfo {
+func find(mounts []*mountinfo.Info, target string) *mountinfo.Info {
 	for i := len(mounts) - 1; i >= 0; i-- {
-		if mounts[i].MountPoint == target {
+		if mounts[i].Mountpoint == target {
 			return mounts[i]
 		}
 	}
@@ -24,23 +25,10 @@ func find(mounts []*procfs.MountInfo, target string) *procfs.MountInfo {
 }
 
 // mounts reads the mountinfo of pid (0: this process).
-func mounts(pid int) ([]*procfs.MountInfo, error) {
-	if pid == 0 {
-		m, err := procfs.GetMounts()
-		if err != nil {
-			return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
-		}
-		return m, nil
-	}
-	m, err := procfs.GetProcMounts(pid)
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/mountinfo: %w", pid, err)
-	}
-	return m, nil
-}
+func mounts(pid int) ([]*mountinfo.Info, error) { return procfile.Mounts(pid) }
 
 // mountAt is the topmost mount at target in pid's mount namespace (0: own).
-func mountAt(pid int, target string) (*procfs.MountInfo, error) {
+func mountAt(pid int, target string) (*mountinfo.Info, error) {
 	m, err := mounts(pid)
 	if err != nil {
 		return nil, err
@@ -74,11 +62,11 @@ func enter(forbidden nsfs.ID, keep string) error {
 		return err
 	}
 	for _, m := range ms {
-		if _, shared := m.OptionalFields["shared"]; !shared || under(m.MountPoint, keep) {
+		if _, shared := procfile.Optional(m, procfile.Shared); !shared || under(m.Mountpoint, keep) {
 			continue
 		}
-		if err := unix.Mount("", m.MountPoint, "", unix.MS_PRIVATE, ""); err != nil {
-			return helper.Fail("mount --make-private "+m.MountPoint, err)
+		if err := unix.Mount("", m.Mountpoint, "", unix.MS_PRIVATE, ""); err != nil {
+			return helper.Fail("mount --make-private "+m.Mountpoint, err)
 		}
 	}
 	// Deliberately checked, not assumed: nothing outside keep may still
@@ -87,8 +75,8 @@ func enter(forbidden nsfs.ID, keep string) error {
 		return err
 	}
 	for _, m := range ms {
-		if _, shared := m.OptionalFields["shared"]; shared && !under(m.MountPoint, keep) {
-			return fmt.Errorf("refusing to mount: %s is still shared after making it private", m.MountPoint)
+		if _, shared := procfile.Optional(m, procfile.Shared); shared && !under(m.Mountpoint, keep) {
+			return fmt.Errorf("refusing to mount: %s is still shared after making it private", m.Mountpoint)
 		}
 	}
 	return nil
@@ -101,22 +89,22 @@ func under(path, dir string) bool {
 
 // propagation renders the propagation of a mount as mountinfo shows it
 // ("shared:12 master:3", "private", "unbindable").
-func propagation(m *procfs.MountInfo) string {
+func propagation(m *mountinfo.Info) string {
 	if m == nil {
 		return "not mounted"
 	}
-	if len(m.OptionalFields) == 0 {
-		return "private"
-	}
 	var parts []string
-	for _, k := range []string{"shared", "master", "propagate_from", "unbindable"} {
-		if v, ok := m.OptionalFields[k]; ok {
+	for _, k := range []string{procfile.Shared, procfile.Master, procfile.PropagateFrom, procfile.Unbindable} {
+		if v, ok := procfile.Optional(m, k); ok {
 			if v == "" {
 				parts = append(parts, k)
 			} else {
 				parts = append(parts, k+":"+v)
 			}
 		}
+	}
+	if len(parts) == 0 {
+		return "private"
 	}
 	return strings.Join(parts, " ")
 }

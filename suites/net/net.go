@@ -19,7 +19,6 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
@@ -27,6 +26,7 @@ import (
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -60,20 +60,12 @@ func names(ls []netlink.Link) []string {
 // procNetDev lists the interface names in /proc/<pid>/net/dev: the host's
 // view of the network namespace of pid.
 func procNetDev(pid int) ([]string, error) {
-	fs, err := procfs.NewFS("/proc/" + strconv.Itoa(pid))
+	names, err := procfile.ReadNetDev(pid)
 	if err != nil {
-		return nil, fmt.Errorf("procfs for %d: %w", pid, err)
+		return nil, err
 	}
-	dev, err := fs.NetDev()
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/net/dev: %w", pid, err)
-	}
-	var out []string
-	for name := range dev {
-		out = append(out, name)
-	}
-	slices.Sort(out)
-	return out, nil
+	slices.Sort(names)
+	return names, nil
 }
 
 // setUp brings the link named name up in the calling thread's namespace.

@@ -6,18 +6,19 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -106,17 +107,12 @@ func portsIndependent(t *prop.Trial) error {
 
 // tcpListening says whether /proc/<pid>/net/tcp has a listener on port.
 func tcpListening(pid, port int) (bool, error) {
-	fs, err := procfs.NewFS("/proc/" + strconv.Itoa(pid))
+	socks, err := procfile.ReadNetTCP(pid)
 	if err != nil {
-		return false, fmt.Errorf("procfs for %d: %w", pid, err)
+		return false, err
 	}
-	socks, err := fs.NetTCP()
-	if err != nil {
-		return false, fmt.Errorf("read /proc/%d/net/tcp: %w", pid, err)
-	}
-	const tcpListen = 0x0a
 	for _, s := range socks {
-		if s.St == tcpListen && s.LocalPort == uint64(port) {
+		if s.State == procfile.TCPListen && int(s.LocalPort) == port {
 			return true, nil
 		}
 	}
@@ -155,11 +151,11 @@ func abstractIsolated(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	helperLists, err := unixListed(strconv.Itoa(p.PID()), name)
+	helperLists, err := unixListed(p.PID(), name)
 	if err != nil {
 		return err
 	}
-	hostLists, err := unixListed("self", name)
+	hostLists, err := unixListed(0, name)
 	if err != nil {
 		return err
 	}
@@ -178,22 +174,11 @@ func abstractIsolated(t *prop.Trial) error {
 	return nil
 }
 
-// unixListed says whether /proc/<who>/net/unix lists a socket at path.
-func unixListed(who, path string) (bool, error) {
-	fs, err := procfs.NewFS("/proc/" + who)
-	if err != nil {
-		return false, fmt.Errorf("procfs for %s: %w", who, err)
-	}
-	socks, err := fs.NetUNIX()
-	if err != nil {
-		return false, fmt.Errorf("read /proc/%s/net/unix: %w", who, err)
-	}
-	for _, s := range socks.Rows {
-		if s.Path == path {
-			return true, nil
-		}
-	}
-	return false, nil
+// unixListed says whether /proc/<pid>/net/unix (0: /proc/self) lists a
+// socket at path.
+func unixListed(pid int, path string) (bool, error) {
+	paths, err := procfile.ReadNetUnix(pid)
+	return slices.Contains(paths, path), err
 }
 
 // sysctlArgs asks a helper to write Value to the sysctl Key (a path below

@@ -11,10 +11,10 @@ import (
 	"os"
 	"slices"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -149,33 +149,16 @@ func killOutside(t *prop.Trial) error {
 	return nil
 }
 
-// NSpid reads the NSpid line of /proc/<pid>/status (0: this process): the
-// pid in each PID namespace from the reader's down to the process's own.
+// NSpid reads the NSpid line of /proc/<pid>/status (0: this process,
+// through /proc/self, which is right in a new PID namespace too): the pid
+// in each PID namespace from the reader's down to the process's own.
 func NSpid(pid int) ([]uint64, error) {
-	st, err := status(procfs.Proc.NewStatus, pid)
-	return st.NSpids, err
+	st, err := procfile.ReadStatus(pid)
+	return st.NSpid, err
 }
 
 // PPid reads the parent of pid from /proc/<pid>/stat, as this process sees it.
 func PPid(pid int) (int, error) {
-	st, err := status(procfs.Proc.Stat, pid)
+	st, err := procfile.ReadStat(pid)
 	return st.PPID, err
-}
-
-// status reads a procfs file of pid (0: this process, through /proc/self,
-// which is right in a new PID namespace too) with read.
-func status[T any](read func(procfs.Proc) (T, error), pid int) (T, error) {
-	var zero T
-	proc, err := procfs.Self()
-	if pid != 0 {
-		proc, err = procfs.NewProc(pid)
-	}
-	if err != nil {
-		return zero, fmt.Errorf("procfs: %w", err)
-	}
-	st, err := read(proc)
-	if err != nil {
-		return zero, fmt.Errorf("read /proc/%d: %w", pid, err)
-	}
-	return st, nil
 }

@@ -1,16 +1,15 @@
 package pid
 
 import (
-	"fmt"
 	"os"
 	"slices"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownmount"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -30,15 +29,11 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		procs, err := procfs.AllProcs()
+		pids, err := procfile.Procs()
 		if err != nil {
-			return nil, fmt.Errorf("list /proc: %w", err)
+			return nil, err
 		}
-		v := procView{PID: os.Getpid(), ProcSelf: self}
-		for _, p := range procs {
-			v.PIDs = append(v.PIDs, p.PID)
-		}
-		return v, nil
+		return procView{PID: os.Getpid(), ProcSelf: self, PIDs: pids}, nil
 	})
 }
 
@@ -83,9 +78,9 @@ func hostProcsHidden(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	host, err := procfs.AllProcs()
+	host, err := procfile.Procs()
 	if err != nil {
-		return fmt.Errorf("list /proc: %w", err)
+		return err
 	}
 	t.Inside("getpid", v.PID)
 	t.Inside("pids in its /proc", v.PIDs)

@@ -9,10 +9,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 )
@@ -197,17 +197,17 @@ func senderPIDZero(t *prop.Trial) error {
 // hostTID finds the thread of pid whose tid in its own PID namespace is
 // inner (the last entry of its NSpid).
 func hostTID(pid, inner int) (int, error) {
-	threads, err := procfs.AllThreads(pid)
+	tids, err := procfile.Threads(pid)
 	if err != nil {
 		return 0, fmt.Errorf("list threads of %d: %w", pid, err)
 	}
-	for _, th := range threads {
-		st, err := th.NewStatus()
+	for _, tid := range tids {
+		st, err := procfile.ReadThreadStatus(pid, tid)
 		if err != nil {
 			continue // the thread exited
 		}
-		if n := len(st.NSpids); n > 0 && st.NSpids[n-1] == uint64(inner) {
-			return th.PID, nil
+		if n := len(st.NSpid); n > 0 && st.NSpid[n-1] == uint64(inner) {
+			return tid, nil
 		}
 	}
 	return 0, fmt.Errorf("process %d has no thread with tid %d in its PID namespace", pid, inner)

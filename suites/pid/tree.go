@@ -6,12 +6,12 @@ import (
 	"os"
 	"time"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownmount"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 )
@@ -137,14 +137,14 @@ type descendant struct {
 // openDescendants opens a pidfd for every descendant of root, which the
 // trial kills and closes at its end.
 func openDescendants(t *prop.Trial, root int) ([]descendant, error) {
-	procs, err := procfs.AllProcs()
+	procs, err := procfile.Procs()
 	if err != nil {
-		return nil, fmt.Errorf("list /proc: %w", err)
+		return nil, err
 	}
 	children := map[int][]int{}
-	for _, p := range procs {
-		if st, err := p.Stat(); err == nil {
-			children[st.PPID] = append(children[st.PPID], p.PID)
+	for _, pid := range procs {
+		if ppid, err := PPid(pid); err == nil {
+			children[ppid] = append(children[ppid], pid)
 		}
 	}
 	var out []descendant
@@ -250,17 +250,17 @@ func orphansReparent(t *prop.Trial) error {
 // findInNS finds the host pid of the process whose pid in the PID
 // namespace ns is inner.
 func findInNS(ns nsfs.ID, inner int) (int, error) {
-	procs, err := procfs.AllProcs()
+	procs, err := procfile.Procs()
 	if err != nil {
-		return 0, fmt.Errorf("list /proc: %w", err)
+		return 0, err
 	}
-	for _, p := range procs {
-		id, err := nsfs.Of(p.PID, "pid")
+	for _, pid := range procs {
+		id, err := nsfs.Of(pid, "pid")
 		if err != nil || id != ns {
 			continue
 		}
-		if nspid, err := NSpid(p.PID); err == nil && len(nspid) > 0 && nspid[len(nspid)-1] == uint64(inner) {
-			return p.PID, nil
+		if nspid, err := NSpid(pid); err == nil && len(nspid) > 0 && nspid[len(nspid)-1] == uint64(inner) {
+			return pid, nil
 		}
 	}
 	return 0, fmt.Errorf("no process has pid %d in PID namespace %s", inner, ns)

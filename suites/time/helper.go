@@ -16,6 +16,9 @@ import (
 	"github.com/nscheck/nscheck/internal/timens"
 )
 
+// setupAction is the helper that creates the time namespace.
+const setupAction = "time.setup"
+
 // A time namespace takes its offsets before its first process enters it, so
 // it cannot be made by clone(CLONE_NEWTIME) (the child enters at once, with
 // zero offsets). The helper unshares it instead: unshare(CLONE_NEWTIME)
@@ -25,11 +28,16 @@ import (
 // it keeps it locked for main), and the helper unshares, writes and spawns
 // its child from there. The kernel allows unshare(CLONE_NEWTIME) in a
 // multi-threaded process; only user and mount namespaces need one thread.
+//
+// Only a helper started for time.setup locks it: a process's first
+// LockOSThread starts the runtime's template thread (one more clone(2)),
+// which every other helper would pay at start for nothing. setup checks that
+// it runs on the leader all the same.
 func init() {
-	if helper.IsHelper() {
+	if helper.StartedFor(setupAction) {
 		runtime.LockOSThread()
 	}
-	helper.Handle("time.setup", setup)
+	helper.Handle(setupAction, setup)
 	helper.Handle("time.clocks", func(struct{}) (any, error) { return readClocks() })
 }
 
@@ -159,7 +167,7 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 		return nil, f, noTimeNS
 	}
 	a.Unshare = t.Isolated
-	s := helper.Spec{Action: "time.setup", Args: a, Hold: true}
+	s := helper.Spec{Action: setupAction, Args: a, Hold: true}
 	if t.Rootless && !t.Sandboxed {
 		// unshare(CLONE_NEWTIME) and the offsets need CAP_SYS_ADMIN and
 		// CAP_SYS_TIME: root of a user namespace of its own.
@@ -187,4 +195,6 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 // started into the new time namespace.
 const vforkRefusedOp = "time.vfork-refused"
 
-var noTimeNS = prop.Skip("this kernel has no time namespaces (/proc/self/ns/time absent or unshare(CLONE_NEWTIME) EINVAL): it needs CONFIG_TIME_NS=y, Linux 5.6+")
+// noTimeNS is the skip of a kernel without time namespaces; a literal, as
+// prop.Skip would format it at every helper's start.
+var noTimeNS = &prop.SkipError{Reason: "this kernel has no time namespaces (/proc/self/ns/time absent or unshare(CLONE_NEWTIME) EINVAL): it needs CONFIG_TIME_NS=y, Linux 5.6+"}

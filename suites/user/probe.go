@@ -9,12 +9,12 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/idmap"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -187,7 +187,7 @@ type idMap struct{ inside, uid, gid uint32 }
 type probed struct {
 	*helper.Process
 	in     probeFacts
-	status *procfs.ProcStatus
+	status procfile.Status
 	own    nsfs.ID
 }
 
@@ -215,7 +215,7 @@ func startProbe(t *prop.Trial, who string, a probeArgs, m *idMap) (*probed, erro
 	if err := p.Facts(&pr.in); err != nil {
 		return nil, err
 	}
-	if pr.status, err = status(p.PID()); err != nil {
+	if pr.status, err = procfile.ReadStatus(p.PID()); err != nil {
 		return nil, err
 	}
 	if pr.own, err = nsfs.Of(0, "user"); err != nil {
@@ -233,18 +233,6 @@ func startProbe(t *prop.Trial, who string, a probeArgs, m *idMap) (*probed, erro
 	t.Host("own ns/user", pr.own.String())
 	t.Expect(seen != pr.own && seen == pr.in.UserNS, "the helper is in the observer's user namespace %s", pr.own)
 	return pr, nil
-}
-
-func status(pid int) (*procfs.ProcStatus, error) {
-	proc, err := procfs.NewProc(pid)
-	if err != nil {
-		return nil, fmt.Errorf("procfs: %w", err)
-	}
-	st, err := proc.NewStatus()
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/%d/status: %w", pid, err)
-	}
-	return &st, nil
 }
 
 // errText renders the outcome of an operation for the evidence.

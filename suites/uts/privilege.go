@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
 
@@ -34,13 +34,9 @@ func init() {
 // tryCreate clones a child with CLONE_NEWUTS and reports whether the kernel
 // allowed it.
 func tryCreate(struct{}) (any, error) {
-	self, err := procfs.Self()
+	st, err := procfile.ReadStatus(0)
 	if err != nil {
-		return nil, fmt.Errorf("procfs: %w", err)
-	}
-	st, err := self.NewStatus()
-	if err != nil {
-		return nil, fmt.Errorf("read /proc/self/status: %w", err)
+		return nil, err
 	}
 	f := attemptFacts{UID: st.UIDs[0], EUID: st.UIDs[1], CapEff: fmt.Sprintf("%016x", st.CapEff), Clone: "allowed"}
 	err = helper.Run(context.Background(), helper.Spec{Action: "uts.names", Cloneflags: unix.CLONE_NEWUTS}, nil)
@@ -102,13 +98,9 @@ func unprivilegedDenied(t *prop.Trial) error {
 	if err := p.Facts(&f); err != nil {
 		return err
 	}
-	proc, err := procfs.NewProc(p.PID())
+	st, err := procfile.ReadStatus(p.PID())
 	if err != nil {
-		return fmt.Errorf("procfs: %w", err)
-	}
-	st, err := proc.NewStatus()
-	if err != nil {
-		return fmt.Errorf("read /proc/%d/status: %w", p.PID(), err)
+		return err
 	}
 	helperUser, err := nsfs.Of(p.PID(), "user")
 	if err != nil {

@@ -1,15 +1,21 @@
-package report
+// Package junit renders an nscheck report as JUnit XML, as CI systems read
+// it: one testsuite per namespace type, one testcase per property (named by
+// its id), a failure or skipped element carrying the reason, the evidence
+// as system-out.
+//
+// It is a package of its own, not part of internal/report, because every
+// helper process links internal/report (for the kernel facts) and would
+// otherwise pay encoding/xml's initialisation at each start.
+package junit
 
 import (
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"io"
-)
 
-// JUnit XML, as CI systems read it: one testsuite per namespace type, one
-// testcase per property (named by its id), a failure or skipped element
-// carrying the reason, the evidence as system-out.
+	"github.com/nscheck/nscheck/internal/report"
+)
 
 type junitSuites struct {
 	XMLName  xml.Name     `xml:"testsuites"`
@@ -45,9 +51,9 @@ type junitMessage struct {
 
 func seconds(ms int64) string { return fmt.Sprintf("%.3f", float64(ms)/1000) }
 
-// WriteJUnit writes the report as JUnit XML. Run errors become a failing
+// Write writes the report as JUnit XML. Run errors become a failing
 // testcase of a "run" suite, so CI sees them.
-func WriteJUnit(w io.Writer, r *Report) error {
+func Write(w io.Writer, r *report.Report) error {
 	out := junitSuites{Name: "nscheck " + r.Name(), Time: seconds(r.DurationMS)}
 	index := map[string]int{}
 	add := func(suite string, c junitCase) {
@@ -73,9 +79,9 @@ func WriteJUnit(w io.Writer, r *Report) error {
 	for _, res := range r.Results {
 		c := junitCase{Name: res.ID, Classname: "nscheck." + res.Namespace, Time: seconds(res.DurationMS)}
 		switch res.State {
-		case Failed:
+		case report.Failed:
 			c.Failure = &junitMessage{Message: res.Reason, Text: res.Reason}
-		case Skipped:
+		case report.Skipped:
 			c.Skipped = &junitMessage{Message: res.Reason}
 		}
 		if ev, err := json.MarshalIndent(map[string]any{"evidence": res.Evidence, "control": res.Control, "control_reason": res.ControlReason}, "", "  "); err == nil {

@@ -1,0 +1,52 @@
+package procfile
+
+import (
+	"io"
+	"strings"
+
+	"github.com/moby/sys/mountinfo"
+)
+
+// Mounts parses /proc/<pid>/mountinfo (0: this process's mount namespace),
+// topmost mount last. The mount points, roots and sources come unescaped
+// ("\040" is a space again).
+//
+// It reads the file itself rather than calling mountinfo.GetMounts, which
+// locks the calling goroutine to its thread to read /proc/thread-self: a
+// process's first LockOSThread starts another thread, and every thread of
+// a Go process is in the same mount namespace anyway.
+func Mounts(pid int) ([]*mountinfo.Info, error) {
+	return read(Path(pid, "mountinfo"), func(r io.Reader) ([]*mountinfo.Info, error) {
+		return mountinfo.GetMountsFromReader(r, nil)
+	})
+}
+
+// HasOption reports whether opt ("ro", "nosuid" ...) is among the
+// per-mount options of m (not those of its superblock).
+func HasOption(m *mountinfo.Info, opt string) bool {
+	for o := range strings.SplitSeq(m.Options, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}
+
+// Propagation tags of a mount's optional fields.
+const (
+	Shared        = "shared"
+	Master        = "master"
+	PropagateFrom = "propagate_from"
+	Unbindable    = "unbindable"
+)
+
+// Optional finds the optional field tag of m ("shared:12" has the tag
+// Shared and the value "12"; Unbindable has no value).
+func Optional(m *mountinfo.Info, tag string) (value string, ok bool) {
+	for _, f := range strings.Fields(m.Optional) {
+		if t, v, _ := strings.Cut(f, ":"); t == tag {
+			return v, true
+		}
+	}
+	return "", false
+}
