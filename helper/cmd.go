@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -82,16 +83,30 @@ func Command(s Spec, reply, request *os.File) *exec.Cmd {
 // spawn in turn get the deadline the user chose (--helper-timeout).
 const TimeoutEnvVar = "NSCHECK_HELPER_TIMEOUT"
 
-// helperEnv is the parent's environment with helper mode switched on and
-// the default deadline passed down.
+// RunEnvVar tags every helper with the run that started it, helpers of
+// helpers included: the host guard finds a helper left behind by this tag
+// in /proc/<pid>/environ, without mistaking another run's helpers for ours.
+const RunEnvVar = "NSCHECK_RUN"
+
+// RunTag is the tag of this process's run: the one it inherited as a
+// helper, or its own pid and start time.
+var RunTag = sync.OnceValue(func() string {
+	if tag := os.Getenv(RunEnvVar); tag != "" {
+		return tag
+	}
+	return strconv.Itoa(os.Getpid()) + "-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+})
+
+// helperEnv is the parent's environment with helper mode switched on, the
+// default deadline passed down and the run's tag.
 func helperEnv(env []string) []string {
-	out := make([]string, 0, len(env)+2)
+	out := make([]string, 0, len(env)+3)
 	for _, kv := range env {
-		if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, TimeoutEnvVar+"=") {
+		if !strings.HasPrefix(kv, EnvVar+"=") && !strings.HasPrefix(kv, TimeoutEnvVar+"=") && !strings.HasPrefix(kv, RunEnvVar+"=") {
 			out = append(out, kv)
 		}
 	}
-	return append(out, TimeoutEnvVar+"="+DefaultTimeout.String(), EnvVar+"=1")
+	return append(out, TimeoutEnvVar+"="+DefaultTimeout.String(), EnvVar+"=1", RunEnvVar+"="+RunTag())
 }
 
 var flagNames = []struct {

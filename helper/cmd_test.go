@@ -49,9 +49,13 @@ func TestCommandBuildsReexec(t *testing.T) {
 }
 
 func TestCommandOverridesInheritedHelperMode(t *testing.T) {
-	env := helperEnv([]string{"A=1", EnvVar + "=0", "B=2"})
-	if countEnv(env, EnvVar+"=") != 1 || env[len(env)-1] != EnvVar+"=1" {
+	env := helperEnv([]string{"A=1", EnvVar + "=0", "B=2", RunEnvVar + "=other"})
+	if countEnv(env, EnvVar+"=") != 1 || !slices.Contains(env, EnvVar+"=1") {
 		t.Errorf("helperEnv = %q", env)
+	}
+	// Every helper carries this run's tag, once.
+	if countEnv(env, RunEnvVar+"=") != 1 || !slices.Contains(env, RunEnvVar+"="+RunTag()) || RunTag() == "" {
+		t.Errorf("helperEnv = %q, want the run tag %q", env, RunTag())
 	}
 }
 

@@ -1,7 +1,8 @@
 // Package hostsnap photographs what nscheck promises to leave alone on the
 // host (hostname, domain name, mount table, SysV and POSIX IPC objects,
-// network interfaces, namespace limits and the sysctls properties touch), so
-// that a run can prove it left the host exactly as it found it.
+// network interfaces, namespace limits and the sysctls properties touch)
+// and the helpers of this run still alive, so that a run can prove it left
+// the host exactly as it found it, with no helper behind.
 package hostsnap
 
 import (
@@ -13,8 +14,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/prometheus/procfs"
 	"golang.org/x/sys/unix"
 
+	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/sysvipc"
 )
 
@@ -76,12 +79,47 @@ func Take() (Snapshot, error) {
 		links = append(links, fmt.Sprintf("%d:%s flags=%s", i.Index, i.Name, i.Flags))
 	}
 	s["interfaces"] = sorted(links)
+	if s[HelpersKey], err = HelpersLeft(false); err != nil {
+		return nil, err
+	}
 	for _, name := range Sysctls {
 		if v, err := os.ReadFile(filepath.Join("/proc/sys", name)); err == nil {
 			s["sysctl/"+strings.ReplaceAll(name, "/", ".")] = []string{strings.Join(strings.Fields(string(v)), " ")}
 		}
 	}
 	return s, nil
+}
+
+// HelpersKey is the snapshot entry that lists the helpers still alive.
+const HelpersKey = "helpers left running"
+
+// HelpersLeft lists the processes that carry this run's tag
+// (helper.RunTag): its helpers, and theirs, still alive. With kill they are
+// sent SIGKILL as well. It reads /proc with prometheus/procfs: the host
+// side may pay its start-up cost once, where helpers (a few hundred starts
+// per run) use internal/procfile.
+func HelpersLeft(kill bool) ([]string, error) {
+	procs, err := procfs.AllProcs()
+	if err != nil {
+		return nil, fmt.Errorf("list processes: %w", err)
+	}
+	tag := helper.RunEnvVar + "=" + helper.RunTag()
+	var out []string
+	for _, p := range procs {
+		if p.PID == os.Getpid() {
+			continue
+		}
+		env, err := p.Environ()
+		if err != nil || !slices.Contains(env, tag) {
+			continue // gone, a zombie (no environment), or not ours
+		}
+		cmd, _ := p.CmdLine()
+		out = append(out, fmt.Sprintf("pid %d: %s", p.PID, strings.Join(cmd, " ")))
+		if kill {
+			_ = unix.Kill(p.PID, unix.SIGKILL)
+		}
+	}
+	return sorted(out), nil
 }
 
 // mountLines keeps the mount ID, parent, mount point, options and source of

@@ -1,8 +1,14 @@
 package hostsnap
 
 import (
+	"fmt"
+	"os"
+	"os/exec"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/nscheck/nscheck/helper"
 )
 
 func TestDiffNamesChanges(t *testing.T) {
@@ -37,5 +43,38 @@ func TestTakeIsStable(t *testing.T) {
 	}
 	if d := Diff(a, b); len(d) != 0 {
 		t.Errorf("two snapshots in a row differ: %q", d)
+	}
+}
+
+// A process that carries this run's tag is a helper left behind: the
+// snapshot lists it and HelpersLeft(true) kills it. Another run's tag is
+// not ours.
+func TestHelpersLeftFindsAndKillsTaggedProcesses(t *testing.T) {
+	start := func(tag string) *exec.Cmd {
+		cmd := exec.Command("sleep", "60")
+		cmd.Env = append(os.Environ(), helper.RunEnvVar+"="+tag)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+		return cmd
+	}
+	ours, theirs := start(helper.RunTag()), start("another-run")
+	s, err := Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("pid %d: sleep 60", ours.Process.Pid)
+	if !slices.Equal(s[HelpersKey], []string{want}) {
+		t.Fatalf("helpers left = %q, want only %q (not pid %d)", s[HelpersKey], want, theirs.Process.Pid)
+	}
+	if _, err := HelpersLeft(true); err != nil {
+		t.Fatal(err)
+	}
+	if err := ours.Wait(); err == nil || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("the tagged process was not killed: %v", err)
+	}
+	if left, _ := HelpersLeft(false); len(left) != 0 {
+		t.Errorf("still left: %q", left)
 	}
 }

@@ -169,6 +169,9 @@ func Run(o Options) (*report.Report, error) {
 		for _, d := range hostsnap.Diff(before, after) {
 			rep.Errors = append(rep.Errors, "host changed during the run: "+d)
 		}
+		if len(after[hostsnap.HelpersKey]) > 0 {
+			_, _ = hostsnap.HelpersLeft(true) // reported above; not left behind
+		}
 	}
 	for _, why := range sr.SpecialSuiteFailureReasons {
 		rep.Errors = append(rep.Errors, "the run was stopped early ("+firstLine(why)+"); the report is partial")

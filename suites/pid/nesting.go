@@ -11,6 +11,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 )
@@ -65,7 +66,11 @@ func nest(a nestArgs) (any, error) {
 	if r.Errno != 0 && r.Step != forkchain.StepClone {
 		return nil, fmt.Errorf("link %d: %s: %w", r.Created+2, r.Step, r.Errno)
 	}
-	f := nestFacts{Links: r.Created, Shared: r.Shared, DeepestNSpid: statusNSpid(r.Status)}
+	st, err := procfile.ParseStatus(strings.NewReader(r.Status))
+	if err != nil {
+		return nil, fmt.Errorf("status of the deepest link: %w", err)
+	}
+	f := nestFacts{Links: r.Created, Shared: r.Shared, DeepestNSpid: st.NSpid}
 	if r.Shared {
 		f.Links++ // the link that did not nest was started all the same
 	}
@@ -73,23 +78,6 @@ func nest(a nestArgs) (any, error) {
 		f.Refused = unix.ErrnoName(r.Errno)
 	}
 	return f, nil
-}
-
-// statusNSpid is the NSpid line of a /proc/PID/status text.
-func statusNSpid(status string) []uint64 {
-	var ids []uint64
-	for _, line := range strings.Split(status, "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok {
-			for _, field := range strings.Fields(v) {
-				id, err := strconv.ParseUint(field, 10, 64)
-				if err != nil {
-					return nil
-				}
-				ids = append(ids, id)
-			}
-		}
-	}
-	return ids
 }
 
 var _ = prop.Register(prop.Property{
