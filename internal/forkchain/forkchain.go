@@ -196,6 +196,21 @@ func Run(s Spec) (Result, error) {
 	return decode(data)
 }
 
+// Try creates one process with flags (and maps its ids when they include
+// CLONE_NEWUSER), a probe of whether the kernel allows it that costs a
+// fork, not a helper's exec: nil, or the error of the step that failed,
+// wrapping its errno.
+func Try(flags uintptr, timeout time.Duration) error {
+	r, err := Run(Spec{Flags: flags, Levels: 1, Timeout: timeout})
+	if err != nil {
+		return err
+	}
+	if r.Errno != 0 {
+		return fmt.Errorf("%s: %w", r.Step, r.Errno)
+	}
+	return nil
+}
+
 // reap kills the runner (a no-op once it has exited) and waits for it;
 // its levels die with it.
 func reap(pid int, err error) error {
@@ -268,7 +283,7 @@ func chain(p *plan) {
 		finish(p, 0, errno, stepStat, 0)
 	}
 	for level := 0; level < p.levels; {
-		pid, _, errno := rawSyscall(unix.SYS_CLONE, p.flags|uintptr(unix.SIGCHLD), 0, 0, 0)
+		pid, errno := cloneLevel(p)
 		if errno != 0 {
 			finish(p, level, errno, stepClone, 0)
 		}
@@ -305,6 +320,28 @@ func chain(p *plan) {
 		level++
 	}
 	finish(p, p.levels, 0, stepNone, 0)
+}
+
+// cloneArgs is the kernel's struct clone_args as of Linux 5.3
+// (CLONE_ARGS_SIZE_VER0).
+type cloneArgs struct {
+	flags, pidfd, childTID, parentTID, exitSignal, stack, stackSize, tls uint64
+}
+
+// cloneLevel forks the next level. CLONE_NEWTIME shares its bit with the
+// exit signal in clone(2), so only clone3 (Linux 5.3) takes it; every
+// other chain uses clone, which older kernels have too.
+//
+//go:norace
+//go:nosplit
+func cloneLevel(p *plan) (uintptr, unix.Errno) {
+	if p.flags&unix.CLONE_NEWTIME == 0 {
+		pid, _, errno := rawSyscall(unix.SYS_CLONE, p.flags|uintptr(unix.SIGCHLD), 0, 0, 0)
+		return pid, errno
+	}
+	args := cloneArgs{flags: uint64(p.flags), exitSignal: uint64(unix.SIGCHLD)}
+	pid, _, errno := rawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0, 0)
+	return pid, errno
 }
 
 // nsIno is the inode of the level's namespace file (0 without NSType).

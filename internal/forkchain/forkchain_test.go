@@ -3,6 +3,7 @@ package forkchain
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -97,6 +98,24 @@ func TestNoChainProcessLeft(t *testing.T) {
 	// this process has no child left.
 	if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); err != unix.ECHILD {
 		t.Fatalf("a child is left: wait4 gave %v", err)
+	}
+}
+
+// Try probes each namespace type, the time namespace (clone3 only)
+// included, and reports a refusal with its errno.
+func TestTry(t *testing.T) {
+	needRoot(t)
+	for _, flag := range []uintptr{unix.CLONE_NEWUTS, unix.CLONE_NEWIPC, unix.CLONE_NEWNET, unix.CLONE_NEWNS,
+		unix.CLONE_NEWPID, unix.CLONE_NEWCGROUP, unix.CLONE_NEWTIME, unix.CLONE_NEWUSER} {
+		if err := Try(flag, 10*time.Second); err != nil {
+			t.Errorf("Try(%#x): %v", flag, err)
+		}
+	}
+	// The kernel refuses a new user namespace that shares the
+	// filesystem information of its parent.
+	err := Try(unix.CLONE_NEWUSER|unix.CLONE_FS, 10*time.Second)
+	if !errors.Is(err, unix.EINVAL) || !strings.HasPrefix(err.Error(), string(StepClone)) {
+		t.Errorf("Try(CLONE_NEWUSER|CLONE_FS) = %v, want clone: EINVAL", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ns
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/errname"
+	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/prop"
@@ -42,7 +42,6 @@ func readLimit(typ string) (string, error) {
 }
 
 func init() {
-	helper.Handle("ns.noop", func(struct{}) (any, error) { return struct{}{}, nil })
 	helper.Handle("ns.limits", lowerLimits)
 }
 
@@ -50,8 +49,6 @@ func lowerLimits(a limitArgs) (any, error) {
 	if err := nsguard.Check("user", a.Forbidden); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), helper.DefaultTimeout)
-	defer cancel()
 	out := limitFacts{}
 	for _, typ := range nsfs.Types {
 		f := out[typ]
@@ -67,11 +64,9 @@ func lowerLimits(a limitArgs) (any, error) {
 		if f.After, err = readLimit(typ); err != nil {
 			return nil, err
 		}
-		s := helper.Spec{Action: "ns.noop", Cloneflags: nsfs.Flags[typ]}
-		if typ == "user" {
-			s.UIDMappings, s.GIDMappings = helper.RootMapping()
-		}
-		f.Create = errname.Of(helper.Run(ctx, s, nil))
+		// Creating one is a fork with the flag (a user namespace maps
+		// its ids): the limit is checked at clone, and no exec is needed.
+		f.Create = errname.Of(forkchain.Try(nsfs.Flags[typ], helper.DefaultTimeout))
 		out[typ] = f
 	}
 	return out, nil
