@@ -49,7 +49,8 @@ func build(b *testing.B, what string) string {
 
 func goBuild(b *testing.B, out string, args ...string) {
 	b.Helper()
-	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-o", out}, args...)...)
+	// The flags of `make build`: what users run.
+	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, args...)...)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		b.Fatalf("go build %v: %v\n%s", args, err, msg)
