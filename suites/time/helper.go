@@ -78,6 +78,9 @@ type setupFacts struct {
 	ForChildren nsfs.ID       `json:"for_children"`
 	Before      []writeResult `json:"before,omitempty"`
 	Child       *clockFacts   `json:"child,omitempty"`
+	// ChildForked says why the child got a user namespace of its own:
+	// this kernel refused the vfork os/exec uses.
+	ChildForked string        `json:"child_forked,omitempty"`
 	After       []writeResult `json:"after,omitempty"`
 }
 
@@ -110,13 +113,23 @@ func setup(a setupArgs) (any, error) {
 	}
 	if a.Enter {
 		f.Child = &clockFacts{}
-		if err := helper.Run(context.Background(), helper.Spec{Action: "time.clocks"}, f.Child); err != nil {
-			if a.Unshare && helper.Errno(err) == unix.EINVAL {
-				// Kernels before the time namespace was switched at exec
-				// refuse clone(CLONE_VM), the vfork Go's os/exec uses, while
-				// time_for_children differs from the caller's.
-				return nil, &helper.Error{Op: vforkRefusedOp, Errno: int(unix.EINVAL), Msg: err.Error()}
+		err := helper.Run(context.Background(), helper.Spec{Action: "time.clocks"}, f.Child)
+		if err != nil && a.Unshare && helper.Errno(err) == unix.EINVAL {
+			// Kernels before the time namespace was switched at exec
+			// (6.1 does, 6.12 does not) refuse clone(CLONE_VM), the vfork
+			// Go's os/exec uses, while time_for_children differs from the
+			// caller's. os/exec forks instead of vforking a child that gets
+			// a user namespace of its own: the child still enters the new
+			// time namespace at clone.
+			s := helper.Spec{Action: "time.clocks", Cloneflags: unix.CLONE_NEWUSER}
+			s.UIDMappings, s.GIDMappings = helper.RootMapping()
+			if ferr := helper.Run(context.Background(), s, f.Child); ferr != nil {
+				return nil, &helper.Error{Op: vforkRefusedOp, Errno: int(unix.EINVAL), Msg: fmt.Sprintf("%v; forked with CLONE_NEWUSER instead: %v", err, ferr)}
 			}
+			f.ChildForked = "the kernel refused to vfork the child into the pending time namespace (" + err.Error() + "); forked it with a user namespace of its own"
+			err = nil
+		}
+		if err != nil {
 			return nil, fmt.Errorf("child: %w", err)
 		}
 	}
@@ -177,7 +190,7 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 	p, err := t.Start(s)
 	var he *helper.Error
 	if errors.As(err, &he) && he.Op == vforkRefusedOp {
-		return nil, f, prop.Skip("this kernel refuses a vfork-style clone (CLONE_VM, which Go's os/exec uses to start the helper's child) into a pending time namespace (EINVAL: %s); newer kernels (6.12 passes) switch the time namespace at exec and allow it; run the time properties on such a kernel", he.Msg)
+		return nil, f, prop.Skip("this kernel refuses a vfork-style clone (CLONE_VM, which Go's os/exec uses to start the helper's child) into a pending time namespace, and a forked child with a user namespace of its own could not be started either (EINVAL: %s); newer kernels (6.12 passes) switch the time namespace at exec and allow it; run the time properties on such a kernel, or allow user namespaces", he.Msg)
 	}
 	if helper.Errno(err) == unix.EINVAL && p != nil {
 		return nil, f, noTimeNS
@@ -187,6 +200,9 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 	}
 	if err := p.Facts(&f); err != nil {
 		return nil, f, err
+	}
+	if f.ChildForked != "" {
+		t.Inside("child started", f.ChildForked)
 	}
 	return p, f, nil
 }
