@@ -44,7 +44,8 @@ type Spec struct {
 	// /proc/self/ns/<NSType> with its parent's and stop the chain when
 	// they are the same namespace: the level did not nest.
 	NSType string
-	// Timeout bounds the whole chain (it is killed when it passes).
+	// Timeout bounds the whole chain (it is killed when it passes); it
+	// is required: nothing nscheck starts may outlive its deadline.
 	Timeout time.Duration
 }
 
@@ -156,8 +157,8 @@ func newPlan(s Spec, pipe uintptr) *plan {
 // missed its deadline or answered nonsense); the kernel refusing a level is
 // a Result.
 func Run(s Spec) (Result, error) {
-	if s.Levels < 0 {
-		return Result{}, fmt.Errorf("forkchain: %d levels", s.Levels)
+	if s.Levels < 0 || s.Timeout <= 0 {
+		return Result{}, fmt.Errorf("forkchain: %d levels within %v: want levels >= 0 and a deadline", s.Levels, s.Timeout)
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -176,10 +177,8 @@ func Run(s Spec) (Result, error) {
 	if errno != 0 {
 		return Result{}, fmt.Errorf("forkchain: fork: %w", errno)
 	}
-	if s.Timeout > 0 {
-		if err := r.SetReadDeadline(time.Now().Add(s.Timeout)); err != nil {
-			return Result{}, reap(pid, fmt.Errorf("forkchain: %w", err))
-		}
+	if err := r.SetReadDeadline(time.Now().Add(s.Timeout)); err != nil {
+		return Result{}, reap(pid, fmt.Errorf("forkchain: %w", err))
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {

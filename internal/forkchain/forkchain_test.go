@@ -120,8 +120,11 @@ func TestTry(t *testing.T) {
 }
 
 func TestBadSpec(t *testing.T) {
-	if _, err := Run(Spec{Levels: -1}); err == nil {
+	if _, err := Run(Spec{Levels: -1, Timeout: time.Second}); err == nil {
 		t.Fatal("negative levels accepted")
+	}
+	if _, err := Run(Spec{Levels: 1}); err == nil {
+		t.Fatal("a chain without a deadline accepted")
 	}
 }
 
