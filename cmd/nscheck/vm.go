@@ -15,6 +15,7 @@ import (
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
 	"github.com/nscheck/nscheck/internal/vm"
+	"github.com/nscheck/nscheck/internal/vmlinux"
 )
 
 func init() {
@@ -33,6 +34,8 @@ type vmRun struct {
 	written  map[string]bool
 	allOK    bool
 	progress *os.File
+	// pvh: boot the kernel's ELF through its PVH entry when it has one.
+	pvh bool
 }
 
 func vmCmd(args []string) int {
@@ -47,6 +50,7 @@ func vmCmd(args []string) int {
 	accel := fs.String("accel", vm.AccelAuto, "QEMU accelerator: auto (KVM if it works, else TCG), tcg or kvm")
 	qemu := fs.String("qemu", "qemu-system-x86_64", "the QEMU binary")
 	labels := fs.String("label-filter", "", "run only the properties whose labels match `EXPR` in the guest (as for run)")
+	pvh := fs.Bool("pvh", true, "boot the uncompressed kernel (unpacked here from the bzImage) through its PVH entry point when it has one: the same kernel without its self-decompression, about 2s less per boot under TCG; --pvh=false boots the bzImage as a boot loader would")
 	initBin := fs.String("init", "", "the static nscheck binary to run as the guest's /init (default: this nscheck, which must be statically linked)")
 	if code, ok := parse(fs, args); !ok {
 		return code
@@ -110,7 +114,7 @@ func vmCmd(args []string) int {
 		return fail(exitUsage, "vm: --out: %v", err)
 	}
 	r := &vmRun{out: *out, base: base, plan: plan, timeout: *timeout, initrd: initrd, tmp: tmp,
-		written: map[string]bool{}, allOK: true, progress: os.Stderr, tty: isTerminal(os.Stderr)}
+		written: map[string]bool{}, allOK: true, progress: os.Stderr, tty: isTerminal(os.Stderr), pvh: *pvh}
 	if plan.Note != "" {
 		fmt.Fprintf(os.Stderr, "nscheck: vm: %s\n", plan.Note)
 	}
@@ -139,6 +143,16 @@ func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 		return err
 	}
 	defer os.Remove(cfg.Initrd)
+	entry := vm.EntryBzImage
+	if r.pvh {
+		elf := filepath.Join(r.tmp, fmt.Sprintf("vmlinux-%d", i))
+		if _, err := vmlinux.ExtractFile(k.Image, elf); err != nil {
+			fmt.Fprintf(os.Stderr, "nscheck: vm: %s: booting the bzImage: %v\n", k.Release, err)
+		} else {
+			defer os.Remove(elf)
+			cfg.Kernel, entry = elf, vm.EntryPVH
+		}
+	}
 	start := time.Now()
 	var (
 		out *vm.Outcome
@@ -182,7 +196,7 @@ func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 	default:
 		return err
 	}
-	rep.VM.Image, rep.VM.Accel = k.Source, cfg.Accel
+	rep.VM.Image, rep.VM.Accel, rep.VM.Entry = k.Source, cfg.Accel, entry
 	path := r.reportPath(rep.Kernel.Release)
 	if werr := report.WriteFile(path, rep); werr != nil {
 		return werr

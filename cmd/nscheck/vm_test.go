@@ -147,6 +147,9 @@ func TestVM(t *testing.T) {
 		if r.VM == nil || r.VM.Accel == "" || r.VM.BootMS <= 0 || !strings.Contains(r.VM.Cmdline, vm.GuestEnv+"=1") {
 			t.Errorf("%s: vm section %+v", r.Kernel.Release, r.VM)
 		}
+		if r.VM != nil && r.VM.Entry != vm.EntryPVH {
+			t.Errorf("%s: booted by %q, want pvh (Debian's kernels have CONFIG_PVH)", r.Kernel.Release, r.VM.Entry)
+		}
 		if r.VM != nil && strings.Join(r.VM.Modules, " ") != "veth" {
 			t.Errorf("%s: modules loaded %q, want veth (=m in Debian's cloud kernels)", r.Kernel.Release, r.VM.Modules)
 		}
@@ -161,15 +164,20 @@ func TestVM(t *testing.T) {
 	t.Run("matrix", func(t *testing.T) { checkMatrix(t, paths, reps) })
 	t.Run("diff", func(t *testing.T) { checkDiff(t, paths, reps) })
 
+	// Through the bzImage this time (--pvh=false): the way a boot loader
+	// starts the kernel stays tested.
 	t.Run("unprivileged_userns_clone=0", func(t *testing.T) {
 		dir := t.TempDir()
-		res := nscheck(t, "vm", "--init", init, "--kernel", k612, "--out", dir, "--append", "sysctl.kernel.unprivileged_userns_clone=0",
+		res := nscheck(t, "vm", "--init", init, "--kernel", k612, "--out", dir, "--pvh=false", "--append", "sysctl.kernel.unprivileged_userns_clone=0",
 			"--label-filter", "prop: containsAny {user.unprivileged-create, uts.hostname-local, ipc.sysv-msgq-invisible, pid.child-is-init, mnt.proc-mount-no-leak, uts.distinct-ns, ipc.distinct-ns, pid.distinct-ns, mnt.distinct-ns}")
 		if res.code != 0 {
 			t.Fatalf("exit %d\n%s", res.code, res.stderr)
 		}
 		r := readReport(t, filepath.Join(dir, reps[1].Kernel.Release+".json"))
 		assertCorePass(t, r)
+		if r.VM.Entry != vm.EntryBzImage {
+			t.Errorf("booted by %q with --pvh=false, want bzimage", r.VM.Entry)
+		}
 		if got := r.VM.Sysctls["kernel.unprivileged_userns_clone"]; got != "0" {
 			t.Errorf("the guest saw kernel.unprivileged_userns_clone=%q, want 0", got)
 		}

@@ -57,6 +57,9 @@ type VM struct {
 	Image string `json:"image,omitempty"`
 	// Accel is the QEMU accelerator used (tcg, kvm).
 	Accel string `json:"accel,omitempty"`
+	// Entry is how the kernel was booted: "pvh" (the uncompressed kernel
+	// through its PVH entry point) or "bzimage".
+	Entry string `json:"entry,omitempty"`
 	// Cmdline is the guest kernel's command line (/proc/cmdline).
 	Cmdline string `json:"cmdline,omitempty"`
 	// Sysctls are namespace-related knobs as the guest kernel applied them.

@@ -26,7 +26,8 @@ const (
 type Config struct {
 	// QEMU is the emulator binary (qemu-system-x86_64).
 	QEMU string
-	// Kernel and Initrd are the image and the initramfs.
+	// Kernel and Initrd are the image (a bzImage, or an ELF kernel with a
+	// PVH entry) and the initramfs.
 	Kernel, Initrd string
 	// Append is extra kernel command line, after nscheck's own.
 	Append string
@@ -45,8 +46,18 @@ type Config struct {
 
 // BaseCmdline is the kernel command line nscheck always passes: the console
 // on the first UART, reboot at once on a panic (with -no-reboot QEMU then
-// exits, so a panic never hangs), and the guest marker.
-const BaseCmdline = "console=ttyS0 panic=-1 " + GuestEnv + "=1"
+// exits, so a panic never hangs), no self-tests of the crypto algorithms at
+// boot (half a second under TCG, and no namespace depends on them), and the
+// guest marker.
+const BaseCmdline = "console=ttyS0 panic=-1 cryptomgr.notests " + GuestEnv + "=1"
+
+// How the kernel was entered (report.VM.Entry).
+const (
+	// EntryPVH is the uncompressed kernel booted through its PVH entry.
+	EntryPVH = "pvh"
+	// EntryBzImage is the bzImage, which decompresses itself.
+	EntryBzImage = "bzimage"
+)
 
 // LabelsEnv carries a label filter for the guest's catalog, base64url
 // encoded (a filter has spaces, braces and quotes that the kernel command

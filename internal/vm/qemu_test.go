@@ -13,7 +13,7 @@ func TestArgsTCG(t *testing.T) {
 	want := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-M", "pc", "-m", "256", "-smp", "2",
 		"-accel", "tcg", "-cpu", "max", "-no-reboot", "-kernel", "/k", "-initrd", "/i",
-		"-append", "console=ttyS0 panic=-1 NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
+		"-append", "console=ttyS0 panic=-1 cryptomgr.notests NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-chardev", "socket,id=report,path=/d/r.sock", "-serial", "chardev:report",
 	}
@@ -33,10 +33,11 @@ func TestArgsKVM(t *testing.T) {
 	filter := `ns: containsAny {uts, "ipc"} && !needs:root`
 	c := Config{LabelFilter: filter, Append: "quiet"}
 	f := strings.Fields(c.Cmdline())
-	if len(f) != 5 || f[4] != "quiet" || !strings.HasPrefix(f[3], LabelsEnv+"=") {
+	n := len(strings.Fields(BaseCmdline))
+	if len(f) != n+2 || f[n+1] != "quiet" || !strings.HasPrefix(f[n], LabelsEnv+"=") {
 		t.Fatalf("cmdline %q", c.Cmdline())
 	}
-	if got, err := DecodeLabels(strings.TrimPrefix(f[3], LabelsEnv+"=")); err != nil || got != filter {
+	if got, err := DecodeLabels(strings.TrimPrefix(f[n], LabelsEnv+"=")); err != nil || got != filter {
 		t.Errorf("labels back: %q, %v", got, err)
 	}
 }
