@@ -71,6 +71,10 @@ func ReadNetUnix(pid int) ([]string, error) { return read(Path(pid, "net/unix"),
 // then "Num: RefCount Protocol Flags Type St Inode [Path]" per socket. A
 // path is the rest of the row, spaces included; an abstract name starts
 // with "@", and its NUL bytes read as "@" too. Unbound sockets are left out.
+// Num is the socket's kernel address as %pK prints it: hashed hex, zeros
+// under kptr_restrict, or ptrvalMarker while the hashing key is not ready
+// (early in a boot on a machine without RDRAND, before the kernel's random
+// pool is seeded).
 func ParseNetUnix(r io.Reader) ([]string, error) {
 	var out []string
 	err := lines(r, func(n int, line string) error {
@@ -86,6 +90,9 @@ func ParseNetUnix(r io.Reader) ([]string, error) {
 			field, rest = nextField(rest)
 			if field == "" || i == 0 && !strings.HasSuffix(field, ":") {
 				return fmt.Errorf("not a socket row: %q", line)
+			}
+			if i == 0 && field == ptrvalMarker+":" {
+				continue
 			}
 			base := 16
 			if i == 6 {
@@ -107,6 +114,10 @@ func ParseNetUnix(r io.Reader) ([]string, error) {
 	}
 	return out, nil
 }
+
+// ptrvalMarker is what the kernel prints for a hashed pointer before it
+// can hash (lib/vsprintf.c).
+const ptrvalMarker = "(____ptrval____)"
 
 // nextField splits the first space-separated field off s (leading spaces
 // skipped); rest starts at the space after it.
