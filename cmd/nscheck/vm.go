@@ -46,6 +46,7 @@ func vmCmd(args []string) int {
 	appendArgs := fs.String("append", "", "extra kernel command line, e.g. sysctl.kernel.unprivileged_userns_clone=0")
 	memory := fs.Int("memory", 512, "guest memory in `MiB`")
 	cpus := fs.Int("cpus", 2, "virtual CPUs")
+	cpuModel := fs.String("cpu", "", "QEMU CPU `MODEL` (default: host under KVM, "+vm.TCGCPU+" under TCG, the cheapest to emulate)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "bound for each kernel: boot, catalog and power-off")
 	accel := fs.String("accel", vm.AccelAuto, "QEMU accelerator: auto (KVM if it works, else TCG), tcg or kvm")
 	qemu := fs.String("qemu", "qemu-system-x86_64", "the QEMU binary")
@@ -65,7 +66,7 @@ func vmCmd(args []string) int {
 	case *timeout <= 0 || *cpus < 1:
 		return fail(exitUsage, "vm: --timeout and --cpus must be positive")
 	}
-	base := vm.Config{Append: *appendArgs, MemoryMB: *memory, CPUs: *cpus, LabelFilter: *labels}
+	base := vm.Config{Append: *appendArgs, MemoryMB: *memory, CPUs: *cpus, CPU: *cpuModel, LabelFilter: *labels}
 	if err := base.Validate(); err != nil {
 		return fail(exitUsage, "vm: %v", err)
 	}
@@ -110,6 +111,7 @@ func vmCmd(args []string) int {
 	if base.QEMU, err = exec.LookPath(*qemu); err != nil {
 		return fail(exitUsage, "vm: %s not found (apt-get install qemu-system-x86)", *qemu)
 	}
+	base.BIOS = vm.FindQboot(base.QEMU)
 	if err := os.MkdirAll(*out, 0o755); err != nil {
 		return fail(exitUsage, "vm: --out: %v", err)
 	}
@@ -196,7 +198,11 @@ func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 	default:
 		return err
 	}
-	rep.VM.Image, rep.VM.Accel, rep.VM.Entry = k.Source, cfg.Accel, entry
+	rep.VM.Image, rep.VM.Accel, rep.VM.Entry, rep.VM.CPU = k.Source, cfg.Accel, entry, cfg.CPUModel()
+	rep.VM.Firmware = vm.FirmwareSeaBIOS
+	if cfg.BIOS != "" {
+		rep.VM.Firmware = vm.FirmwareQboot
+	}
 	path := r.reportPath(rep.Kernel.Release)
 	if werr := report.WriteFile(path, rep); werr != nil {
 		return werr

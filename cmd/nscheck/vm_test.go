@@ -147,6 +147,12 @@ func TestVM(t *testing.T) {
 		if r.VM == nil || r.VM.Accel == "" || r.VM.BootMS <= 0 || !strings.Contains(r.VM.Cmdline, vm.GuestEnv+"=1") {
 			t.Errorf("%s: vm section %+v", r.Kernel.Release, r.VM)
 		}
+		if r.VM != nil && r.VM.Accel == vm.AccelTCG && r.VM.CPU != vm.TCGCPU {
+			t.Errorf("%s: cpu %q under TCG, want %q", r.Kernel.Release, r.VM.CPU, vm.TCGCPU)
+		}
+		if r.VM != nil && r.VM.Firmware != vm.FirmwareQboot {
+			t.Errorf("%s: firmware %q, want qboot (in qemu-system-data)", r.Kernel.Release, r.VM.Firmware)
+		}
 		if r.VM != nil && r.VM.Entry != vm.EntryPVH {
 			t.Errorf("%s: booted by %q, want pvh (Debian's kernels have CONFIG_PVH)", r.Kernel.Release, r.VM.Entry)
 		}

@@ -57,6 +57,10 @@ type VM struct {
 	Image string `json:"image,omitempty"`
 	// Accel is the QEMU accelerator used (tcg, kvm).
 	Accel string `json:"accel,omitempty"`
+	// Firmware is what started the kernel: "qboot" or "seabios".
+	Firmware string `json:"firmware,omitempty"`
+	// CPU is QEMU's -cpu model.
+	CPU string `json:"cpu,omitempty"`
 	// Entry is how the kernel was booted: "pvh" (the uncompressed kernel
 	// through its PVH entry point) or "bzimage".
 	Entry string `json:"entry,omitempty"`

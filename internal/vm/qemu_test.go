@@ -2,6 +2,7 @@ package vm
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ func TestArgsTCG(t *testing.T) {
 		Append: " sysctl.kernel.unprivileged_userns_clone=0 "}
 	want := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-M", "pc", "-m", "256", "-smp", "2",
-		"-accel", "tcg", "-cpu", "max", "-no-reboot", "-kernel", "/k", "-initrd", "/i",
+		"-accel", "tcg", "-cpu", "qemu64,+rdrand", "-no-reboot", "-kernel", "/k", "-initrd", "/i",
 		"-append", "console=ttyS0 panic=-1 cryptomgr.notests NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-chardev", "socket,id=report,path=/d/r.sock", "-serial", "chardev:report",
@@ -26,6 +27,12 @@ func TestArgsKVM(t *testing.T) {
 	got := strings.Join(Config{Accel: AccelKVM, MemoryMB: 128, CPUs: 1}.Args(), " ")
 	if !strings.Contains(got, "-accel kvm -cpu host") || strings.Contains(got, "tcg") {
 		t.Errorf("kvm args: %s", got)
+	}
+	if got := (Config{Accel: AccelKVM, CPU: "max"}).CPUModel(); got != "max" {
+		t.Errorf("--cpu max under KVM: %q", got)
+	}
+	if got := (Config{Accel: AccelTCG, CPU: "EPYC,-avx"}).CPUModel(); got != "EPYC,-avx" {
+		t.Errorf("--cpu under TCG: %q", got)
 	}
 	if c := (Config{}); c.Cmdline() != BaseCmdline {
 		t.Errorf("cmdline without append: %q", c.Cmdline())
@@ -42,6 +49,35 @@ func TestArgsKVM(t *testing.T) {
 	}
 }
 
+func TestFindQboot(t *testing.T) {
+	dir := t.TempDir()
+	fw := filepath.Join(dir, "fw")
+	if err := os.Mkdir(fw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, "qemu")
+	script := "#!/bin/sh\n[ \"$1 $2\" = \"-L help\" ] || exit 1\necho " + dir + "/nowhere\necho " + fw + "\n"
+	if err := os.WriteFile(fake, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := FindQboot(fake); got != "" {
+		t.Errorf("FindQboot = %q without a qboot.rom", got)
+	}
+	if err := os.WriteFile(filepath.Join(fw, "qboot.rom"), []byte("rom"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := FindQboot(fake); got != filepath.Join(fw, "qboot.rom") {
+		t.Errorf("FindQboot = %q", got)
+	}
+	if got := FindQboot(filepath.Join(dir, "absent")); got != "" {
+		t.Errorf("FindQboot of a missing qemu = %q", got)
+	}
+	args := strings.Join(Config{BIOS: "/fw/qboot.rom", MemoryMB: 128, CPUs: 1}.Args(), " ")
+	if !strings.Contains(args, " -bios /fw/qboot.rom ") {
+		t.Errorf("args %s", args)
+	}
+}
+
 func TestValidate(t *testing.T) {
 	if err := (Config{MemoryMB: 32}).Validate(); err == nil {
 		t.Error("32 MiB accepted")
@@ -51,6 +87,9 @@ func TestValidate(t *testing.T) {
 	}
 	if err := (Config{MemoryMB: 256, Append: "quiet"}).Validate(); err != nil {
 		t.Error(err)
+	}
+	if err := (Config{MemoryMB: 256, CPU: "max -smp 8"}).Validate(); err == nil || !strings.Contains(err.Error(), "--cpu") {
+		t.Errorf("a --cpu with spaces: %v", err)
 	}
 }
 
