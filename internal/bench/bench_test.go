@@ -10,11 +10,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/report"
 )
 
 func TestMain(m *testing.M) {
@@ -132,6 +135,59 @@ func BenchmarkCatalog(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(peak)/1024, "peak-RSS-MiB")
+		})
+	}
+}
+
+// kernelCache is where .ci/run keeps the Debian kernels the VM tests boot
+// (NSCHECK_KERNEL_CACHE overrides it).
+const kernelCache = "/var/cache/nscheck/kernels"
+
+// BenchmarkVM: `nscheck vm` on each cached Debian kernel, whole catalog:
+// QEMU start, boot, catalog and power-off, per kernel (the target is 15 s
+// under TCG). It needs no root (the guest is root in its own machine), but
+// QEMU and the kernels .ci/run downloads.
+func BenchmarkVM(b *testing.B) {
+	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+		b.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
+	}
+	dir := kernelCache
+	if d := os.Getenv("NSCHECK_KERNEL_CACHE"); d != "" {
+		dir = d
+	}
+	debs, _ := filepath.Glob(filepath.Join(dir, "linux-image-*-cloud-amd64-unsigned_*.deb"))
+	if len(debs) == 0 {
+		b.Skip("no Debian kernels in " + dir + ": run .ci/run, which downloads them")
+	}
+	nscheckBin := build(b, "nscheck")
+	for _, deb := range debs {
+		// linux-image-6.12.117+deb12-cloud-amd64-unsigned_... is 6.12.
+		ver := strings.TrimPrefix(filepath.Base(deb), "linux-image-")
+		series := strings.Join(strings.SplitN(ver, ".", 3)[:2], ".")
+		b.Run("kernel="+series, func(b *testing.B) {
+			var total time.Duration
+			for b.Loop() {
+				out := b.TempDir()
+				cmd := exec.Command(nscheckBin, "vm", "--kernel", deb, "--out", out)
+				if msg, err := cmd.CombinedOutput(); err != nil {
+					b.Fatalf("nscheck vm %s: %v\n%s", deb, err, msg)
+				}
+				reps, _ := filepath.Glob(filepath.Join(out, "*.json"))
+				if len(reps) != 1 {
+					b.Fatalf("nscheck vm %s wrote %v", deb, reps)
+				}
+				r, err := report.ReadFile(reps[0])
+				if err != nil {
+					b.Fatal(err)
+				}
+				if r.VM == nil || r.VM.TotalMS <= 0 {
+					b.Fatalf("%s: no vm.total_ms in the report", reps[0])
+				}
+				total += time.Duration(r.VM.TotalMS) * time.Millisecond
+			}
+			// What nscheck itself reports per kernel (QEMU start to
+			// power-off), without unpacking the .deb and the initramfs.
+			b.ReportMetric(total.Seconds()/float64(b.N), "s/kernel")
 		})
 	}
 }
