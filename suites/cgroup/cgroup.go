@@ -189,6 +189,12 @@ func ownCgroupDir(t *prop.Trial, own string) (string, error) {
 		t.Defer(func() { _ = unix.Unmount(dir, unix.MNT_DETACH) })
 		return dir, nil
 	}
+	return mountedCgroupDir(own)
+}
+
+// mountedCgroupDir is the directory of the cgroup2 cgroup own in the
+// mounts this process sees.
+func mountedCgroupDir(own string) (string, error) {
 	mounts, err := procfile.Mounts(0)
 	if err != nil {
 		return "", err
@@ -204,20 +210,12 @@ func ownCgroupDir(t *prop.Trial, own string) (string, error) {
 	return "", prop.Skip("no cgroup2 mount shows this process's cgroup %s: mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup)", own)
 }
 
-// removeCgroup removes the transient cgroup once its helpers are gone (a
-// just-reaped process can keep it busy for a moment).
+// removeCgroup removes the transient cgroup once its helpers are gone (see
+// removeWhenEmpty), and records it when it could not.
 func removeCgroup(t *prop.Trial, dir string) {
-	var err error
-	for range 100 {
-		if err = unix.Rmdir(dir); err == nil || errors.Is(err, unix.ENOENT) {
-			return
-		}
-		if !errors.Is(err, unix.EBUSY) {
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := removeWhenEmpty(dir, time.Now().Add(prop.TrialTimeout())); err != nil {
+		t.Host("transient cgroup NOT removed", err.Error())
 	}
-	t.Host("transient cgroup NOT removed", dir+": "+err.Error())
 }
 
 func rootVirtualized(t *prop.Trial) error {
