@@ -1,6 +1,7 @@
 // Package hostsnap photographs what nscheck promises to leave alone on the
 // host (hostname, domain name, mount table, SysV and POSIX IPC objects,
-// network interfaces, namespace limits and the sysctls properties touch)
+// network interfaces, namespace limits and the sysctls properties touch,
+// the transient cgroups the cgroup properties make under nscheck's own)
 // and the helpers of this run still alive, so that a run can prove it left
 // the host exactly as it found it, with no helper behind.
 package hostsnap
@@ -18,6 +19,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/procfile"
+	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/sysvipc"
 )
 
@@ -79,6 +82,9 @@ func Take() (Snapshot, error) {
 		links = append(links, fmt.Sprintf("%d:%s flags=%s", i.Index, i.Name, i.Flags))
 	}
 	s["interfaces"] = sorted(links)
+	if cgs, ok := transientCgroups(); ok {
+		s["cgroups"] = cgs
+	}
 	if s[HelpersKey], err = HelpersLeft(false); err != nil {
 		return nil, err
 	}
@@ -88,6 +94,41 @@ func Take() (Snapshot, error) {
 		}
 	}
 	return s, nil
+}
+
+// transientCgroups lists the cgroups named prop.NamePrefix* under this
+// process's own cgroup2 cgroup: where the cgroup properties make theirs.
+// Other cgroups come and go with the host's own services and are not
+// nscheck's to watch. ok is false without a cgroup2 hierarchy.
+func transientCgroups() (dirs []string, ok bool) {
+	cgs, err := procfile.ReadCgroups(0)
+	if err != nil {
+		return nil, false
+	}
+	mounts, err := procfile.Mounts(0)
+	if err != nil {
+		return nil, false
+	}
+	for _, c := range cgs {
+		if c.HierarchyID != 0 {
+			continue
+		}
+		own, ok := procfile.Cgroup2Dir(c.Path, mounts)
+		if !ok {
+			return nil, false
+		}
+		entries, err := os.ReadDir(own)
+		if err != nil {
+			return nil, false
+		}
+		for _, e := range entries {
+			if e.IsDir() && strings.HasPrefix(e.Name(), prop.NamePrefix) {
+				dirs = append(dirs, filepath.Join(own, e.Name()))
+			}
+		}
+		return sorted(dirs), true
+	}
+	return nil, false
 }
 
 // HelpersKey is the snapshot entry that lists the helpers still alive.

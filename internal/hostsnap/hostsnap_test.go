@@ -4,11 +4,14 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/procfile"
+	"github.com/nscheck/nscheck/internal/prop"
 )
 
 func TestDiffNamesChanges(t *testing.T) {
@@ -76,5 +79,52 @@ func TestHelpersLeftFindsAndKillsTaggedProcesses(t *testing.T) {
 	}
 	if left, _ := HelpersLeft(false); len(left) != 0 {
 		t.Errorf("still left: %q", left)
+	}
+}
+
+// A cgroup of nscheck's left under this process's own is a host change;
+// cgroups of other names are the host's business.
+func TestTakeListsTransientCgroups(t *testing.T) {
+	cgs, err := procfile.ReadCgroups(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mounts, err := procfile.Mounts(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	own := ""
+	for _, c := range cgs {
+		if c.HierarchyID == 0 {
+			own, _ = procfile.Cgroup2Dir(c.Path, mounts)
+		}
+	}
+	if own == "" {
+		t.Skip("no cgroup2 hierarchy here (no 0:: line in /proc/self/cgroup, or it is not mounted)")
+	}
+	ours := filepath.Join(own, prop.UniqueName(prop.NamePrefix))
+	theirs := filepath.Join(own, prop.UniqueName("other-"))
+	for _, dir := range []string{ours, theirs} {
+		if err := os.Mkdir(dir, 0o755); err != nil {
+			t.Skipf("cannot create a cgroup under %s (run as root): %v", own, err)
+		}
+		t.Cleanup(func() { _ = os.Remove(dir) })
+	}
+	before, err := Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(before["cgroups"], ours) || slices.Contains(before["cgroups"], theirs) {
+		t.Fatalf("cgroups %q: want %s listed and not %s", before["cgroups"], ours, theirs)
+	}
+	if err := os.Remove(ours); err != nil {
+		t.Fatal(err)
+	}
+	after, err := Take()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := Diff(before, after); !slices.Equal(d, []string{"cgroups: disappeared: " + ours}) {
+		t.Errorf("Diff = %q", d)
 	}
 }

@@ -2,6 +2,7 @@ package procfile
 
 import (
 	"io"
+	"path/filepath"
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
@@ -46,6 +47,21 @@ func Optional(m *mountinfo.Info, tag string) (value string, ok bool) {
 	for _, f := range strings.Fields(m.Optional) {
 		if t, v, _ := strings.Cut(f, ":"); t == tag {
 			return v, true
+		}
+	}
+	return "", false
+}
+
+// Cgroup2Dir is the directory, in mounts, of the cgroup2 cgroup at path
+// (as /proc/<pid>/cgroup's 0:: line gives it): the first cgroup2 mount
+// whose root contains it. ok is false when no mount shows that cgroup.
+func Cgroup2Dir(path string, mounts []*mountinfo.Info) (dir string, ok bool) {
+	for _, m := range mounts {
+		if m.FSType != "cgroup2" {
+			continue
+		}
+		if rel, found := strings.CutPrefix(path, m.Root); found && (m.Root == "/" || rel == "" || rel[0] == '/') {
+			return filepath.Join(m.Mountpoint, rel), true
 		}
 	}
 	return "", false

@@ -83,3 +83,24 @@ func TestMountsSelf(t *testing.T) {
 		t.Error("Mounts of a pid that cannot exist worked")
 	}
 }
+
+func TestCgroup2Dir(t *testing.T) {
+	mounts := []*mountinfo.Info{
+		{FSType: "cgroup", Root: "/", Mountpoint: "/sys/fs/cgroup/pids"},
+		{FSType: "cgroup2", Root: "/user.slice", Mountpoint: "/mnt/cg"},
+		{FSType: "cgroup2", Root: "/", Mountpoint: "/sys/fs/cgroup/unified"},
+	}
+	for path, want := range map[string]string{
+		"/user.slice/session-1.scope": "/mnt/cg/session-1.scope",
+		"/user.slice":                 "/mnt/cg",
+		"/user.slicex/a":              "/sys/fs/cgroup/unified/user.slicex/a", // not under /user.slice
+		"/":                           "/sys/fs/cgroup/unified",
+	} {
+		if got, ok := Cgroup2Dir(path, mounts); !ok || got != want {
+			t.Errorf("Cgroup2Dir(%q) = %q, %v; want %q", path, got, ok, want)
+		}
+	}
+	if got, ok := Cgroup2Dir("/a", mounts[:1]); ok {
+		t.Errorf("no cgroup2 mount, yet %q", got)
+	}
+}

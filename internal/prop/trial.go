@@ -152,6 +152,11 @@ func InInitialUserNS() bool {
 	return slices.Equal(strings.Fields(string(data)), []string{"0", "0", "4294967295"})
 }
 
+// NamePrefix begins the names of the objects checks create where the host
+// could see them if something went wrong (the transient cgroups under the
+// observer's own, which the host guard lists by it).
+const NamePrefix = "nscheck-"
+
 // UniqueName returns prefix followed by 8 random hex digits: names of the
 // objects a check creates never collide with the host's or another run's.
 // They need to be unique, not secret: math/rand/v2's generator, seeded from

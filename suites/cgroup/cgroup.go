@@ -138,7 +138,7 @@ func place(t *prop.Trial) (*placed, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(base, prop.UniqueName("nscheck-"))
+	dir := filepath.Join(base, prop.UniqueName(prop.NamePrefix))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
 			return nil, prop.Skip("cannot create a transient cgroup under its own (%v): run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)", err)
@@ -199,13 +199,8 @@ func mountedCgroupDir(own string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	for _, m := range mounts {
-		if m.FSType != "cgroup2" {
-			continue
-		}
-		if rel, ok := strings.CutPrefix(own, m.Root); ok && (m.Root == "/" || rel == "" || rel[0] == '/') {
-			return filepath.Join(m.Mountpoint, rel), nil
-		}
+	if dir, ok := procfile.Cgroup2Dir(own, mounts); ok {
+		return dir, nil
 	}
 	return "", prop.Skip("no cgroup2 mount shows this process's cgroup %s: mount cgroup2 (mount -t cgroup2 none /sys/fs/cgroup)", own)
 }
