@@ -193,8 +193,9 @@ func (c Config) Validate() error {
 type HostAccel struct {
 	// KVMErr is why /dev/kvm cannot be used (nil when it opens).
 	KVMErr error
-	// PVM is set when /dev/kvm is kvm_pvm, a nested layer that emulates
-	// guest kernel code: bzImages die in their decompressor.
+	// PVM is set when /dev/kvm is kvm_pvm, a nested layer for guests built
+	// for it: a bzImage dies in its decompressor, and QEMU aborts on a PVH
+	// entry (it cannot set the guest's MSRs).
 	PVM bool
 }
 
@@ -237,7 +238,7 @@ func ChooseAccel(mode string, h HostAccel) (AccelPlan, error) {
 		case h.KVMErr != nil:
 			return AccelPlan{Try: []string{AccelTCG}, Note: fmt.Sprintf("KVM unavailable (%v): using TCG", h.KVMErr)}, nil
 		case h.PVM:
-			return AccelPlan{Try: []string{AccelTCG}, Note: "KVM is kvm_pvm (a nested layer that cannot run a kernel's decompressor): using TCG"}, nil
+			return AccelPlan{Try: []string{AccelTCG}, Note: "KVM is kvm_pvm (a nested layer that cannot run a stock kernel): using TCG"}, nil
 		}
 		return AccelPlan{Try: []string{AccelKVM, AccelTCG}}, nil
 	}
