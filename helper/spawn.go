@@ -56,13 +56,9 @@ func Live() int {
 // A reply that carries an action error is returned as that *Error together
 // with the Process, which must still be released.
 func Start(ctx context.Context, s Spec) (*Process, error) {
-	args, err := json.Marshal(s.Args)
+	req, err := RequestLine(s)
 	if err != nil {
-		return nil, fmt.Errorf("marshal args of %s: %w", s.Action, err)
-	}
-	req, err := json.Marshal(Request{Action: s.Action, Args: args, Hold: s.Hold})
-	if err != nil {
-		return nil, fmt.Errorf("marshal request: %w", err)
+		return nil, err
 	}
 
 	repR, repW, err := os.Pipe()
@@ -87,7 +83,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	reqR.Close()
 	if err != nil {
 		reqW.Close()
-		return nil, &StartError{Flags: s.Cloneflags, Err: unwrapStart(err)}
+		return nil, NewStartError(s.Cloneflags, err)
 	}
 	p.cmd = cmd
 	live.Store(p, struct{}{})
@@ -97,7 +93,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	}()
 	p.stopCtx = context.AfterFunc(ctx, p.kill)
 
-	if _, err := reqW.Write(append(req, '\n')); err != nil {
+	if _, err := reqW.Write(req); err != nil {
 		p.kill()
 		p.Release()
 		return nil, fmt.Errorf("send request to helper %d: %w", cmd.Process.Pid, err)
@@ -233,11 +229,27 @@ func Run(ctx context.Context, s Spec, out any) error {
 	return relErr
 }
 
-// unwrapStart digs the errno out of exec's "fork/exec" wrapper.
-func unwrapStart(err error) error {
+// RequestLine is the request a helper started for s reads on fd 4: one
+// line of JSON.
+func RequestLine(s Spec) ([]byte, error) {
+	args, err := json.Marshal(s.Args)
+	if err != nil {
+		return nil, fmt.Errorf("marshal args of %s: %w", s.Action, err)
+	}
+	req, err := json.Marshal(Request{Action: s.Action, Args: args, Hold: s.Hold})
+	if err != nil {
+		return nil, fmt.Errorf("marshal request: %w", err)
+	}
+	return append(req, '\n'), nil
+}
+
+// NewStartError is the StartError of a helper with flags that exec could
+// not start: err with exec's "fork/exec" wrapper taken off, so that the
+// errno is what Refused and the diagnosis see.
+func NewStartError(flags uintptr, err error) *StartError {
 	var pe *os.PathError
 	if errors.As(err, &pe) {
-		return pe.Err
+		err = pe.Err
 	}
-	return err
+	return &StartError{Flags: flags, Err: err}
 }

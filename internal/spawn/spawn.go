@@ -79,13 +79,9 @@ type Child struct {
 // a trial's rules) and sends its request. The caller must Close the child.
 // A clone refused by the kernel is a *helper.StartError.
 func Start(ctx context.Context, s helper.Spec, o Options) (*Child, error) {
-	args, err := json.Marshal(s.Args)
+	req, err := helper.RequestLine(s)
 	if err != nil {
-		return nil, fmt.Errorf("marshal args of %s: %w", s.Action, err)
-	}
-	req, err := json.Marshal(helper.Request{Action: s.Action, Args: args, Hold: s.Hold})
-	if err != nil {
-		return nil, fmt.Errorf("marshal request: %w", err)
+		return nil, err
 	}
 	var opened []*os.File
 	closeAll := func() {
@@ -141,11 +137,7 @@ func Start(ctx context.Context, s helper.Spec, o Options) (*Child, error) {
 	}
 	if err != nil {
 		closeAll()
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		return nil, &helper.StartError{Flags: s.Cloneflags, Err: err}
+		return nil, helper.NewStartError(s.Cloneflags, err)
 	}
 	c.cmd = cmd
 	go func() {
@@ -153,7 +145,7 @@ func Start(ctx context.Context, s helper.Spec, o Options) (*Child, error) {
 		close(c.done)
 	}()
 	c.stopCtx = context.AfterFunc(ctx, c.Kill)
-	if _, err := reqW.Write(append(req, '\n')); err != nil {
+	if _, err := reqW.Write(req); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("send request to helper %d: %w", cmd.Process.Pid, err)
 	}
