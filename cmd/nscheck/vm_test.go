@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nscheck/nscheck/internal/kernelcache"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/vm"
 )
@@ -19,8 +20,6 @@ import (
 // in the cache .ci/run fills (NSCHECK_KERNEL_CACHE overrides it). Without
 // them they skip, unless NSCHECK_REQUIRE_VM is set (.ci/run sets it: there
 // they must run).
-
-const kernelCache = "/var/cache/nscheck/kernels"
 
 func needVM(t *testing.T) (k61, k612 string) {
 	t.Helper()
@@ -34,22 +33,17 @@ func needVM(t *testing.T) (k61, k612 string) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		missing("qemu-system-x86_64 is not installed")
 	}
-	dir := kernelCache
-	if d := os.Getenv("NSCHECK_KERNEL_CACHE"); d != "" {
-		dir = d
-	}
-	k61 = newest(filepath.Join(dir, "linux-image-6.1.*-cloud-amd64-unsigned_*.deb"))
-	k612 = newest(filepath.Join(dir, "linux-image-6.12.*-cloud-amd64-unsigned_*.deb"))
+	k61 = newest(kernelcache.Debs("6.1.*"))
+	k612 = newest(kernelcache.Debs("6.12.*"))
 	if k61 == "" || k612 == "" {
-		missing("no Debian 6.1 and 6.12 cloud kernels in " + dir)
+		missing("no Debian 6.1 and 6.12 cloud kernels in " + kernelcache.Dir())
 	}
 	return k61, k612
 }
 
-// newest is the file matching pattern with the highest version (numbers
-// compared as numbers).
-func newest(pattern string) string {
-	files, _ := filepath.Glob(pattern)
+// newest is the file with the highest version (numbers compared as
+// numbers).
+func newest(files []string) string {
 	best := ""
 	for _, f := range files {
 		if best == "" || versionLess(best, f) {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/kernelcache"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/report"
 )
@@ -139,10 +140,6 @@ func BenchmarkCatalog(b *testing.B) {
 	}
 }
 
-// kernelCache is where .ci/run keeps the Debian kernels the VM tests boot
-// (NSCHECK_KERNEL_CACHE overrides it).
-const kernelCache = "/var/cache/nscheck/kernels"
-
 // BenchmarkVM: `nscheck vm` on each cached Debian kernel, whole catalog:
 // QEMU start, boot, catalog and power-off, per kernel (the target is 15 s
 // under TCG). It needs no root (the guest is root in its own machine), but
@@ -151,13 +148,9 @@ func BenchmarkVM(b *testing.B) {
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		b.Skip("qemu-system-x86_64 is not installed (apt-get install qemu-system-x86)")
 	}
-	dir := kernelCache
-	if d := os.Getenv("NSCHECK_KERNEL_CACHE"); d != "" {
-		dir = d
-	}
-	debs, _ := filepath.Glob(filepath.Join(dir, "linux-image-*-cloud-amd64-unsigned_*.deb"))
+	debs := kernelcache.Debs("*")
 	if len(debs) == 0 {
-		b.Skip("no Debian kernels in " + dir + ": run .ci/run, which downloads them")
+		b.Skip("no Debian kernels in " + kernelcache.Dir() + ": run .ci/run, which downloads them")
 	}
 	nscheckBin := build(b, "nscheck")
 	for _, deb := range debs {

@@ -16,6 +16,8 @@ import (
 	"github.com/pierrec/lz4/v4"
 	"github.com/ulikunitz/xz"
 	"github.com/ulikunitz/xz/lzma"
+
+	"github.com/nscheck/nscheck/internal/kernelcache"
 )
 
 // kernelELF is a minimal x86-64 ELF with one PT_NOTE segment holding the
@@ -203,14 +205,15 @@ func TestExtractFileRemovesWhatItCannotBoot(t *testing.T) {
 	}
 }
 
-// The Debian kernels .ci/run caches: real images, LZ4 (6.1) and zstd (6.12).
+// The Debian kernels .ci/run caches (see kernelcache): real images, LZ4 (6.1) and zstd (6.12).
 func TestExtractDebianKernels(t *testing.T) {
-	debs, _ := filepath.Glob("/var/cache/nscheck/kernels/linux-image-*-cloud-amd64-unsigned_*.deb")
+	debs := kernelcache.Debs("*")
 	if len(debs) == 0 {
+		msg := "no Debian kernels in " + kernelcache.Dir() + ": run .ci/run (it downloads them)"
 		if os.Getenv("NSCHECK_REQUIRE_VM") != "" {
-			t.Fatal("no Debian kernels in /var/cache/nscheck/kernels: run .ci/run")
+			t.Fatal(msg)
 		}
-		t.Skip("no Debian kernels in /var/cache/nscheck/kernels: run .ci/run (it downloads them)")
+		t.Skip(msg)
 	}
 	if _, err := exec.LookPath("dpkg-deb"); err != nil {
 		t.Skip("dpkg-deb is not installed (apt-get install dpkg)")
