@@ -198,11 +198,8 @@ func (r *vmRun) boot(ctx context.Context, k *vm.Kernel, i int) error {
 	default:
 		return err
 	}
-	rep.VM.Image, rep.VM.Accel, rep.VM.Entry, rep.VM.CPU = k.Source, cfg.Accel, entry, cfg.CPUModel()
-	rep.VM.Firmware = vm.FirmwareSeaBIOS
-	if cfg.BIOS != "" {
-		rep.VM.Firmware = vm.FirmwareQboot
-	}
+	rep.VM.Image, rep.VM.Accel, rep.VM.Entry = k.Source, cfg.Accel, entry
+	rep.VM.CPU, rep.VM.Firmware = cfg.CPUModel(), cfg.Firmware()
 	path := r.reportPath(rep.Kernel.Release)
 	if werr := report.WriteFile(path, rep); werr != nil {
 		return werr

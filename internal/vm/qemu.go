@@ -151,6 +151,15 @@ const (
 	FirmwareSeaBIOS = "seabios"
 )
 
+// Firmware names what starts the kernel: qboot when BIOS is set (the only
+// firmware nscheck passes), else QEMU's default, SeaBIOS.
+func (c Config) Firmware() string {
+	if c.BIOS != "" {
+		return FirmwareQboot
+	}
+	return FirmwareSeaBIOS
+}
+
 // FindQboot returns the path of qboot.rom in the firmware directories
 // that qemu searches (qemu -L help lists them), or "" when it has none.
 // qboot is QEMU's minimal firmware for booting a kernel directly: it

@@ -72,9 +72,12 @@ func TestFindQboot(t *testing.T) {
 	if got := FindQboot(filepath.Join(dir, "absent")); got != "" {
 		t.Errorf("FindQboot of a missing qemu = %q", got)
 	}
-	args := strings.Join(Config{BIOS: "/fw/qboot.rom", MemoryMB: 128, CPUs: 1}.Args(), " ")
-	if !strings.Contains(args, " -bios /fw/qboot.rom ") {
-		t.Errorf("args %s", args)
+	c := Config{BIOS: "/fw/qboot.rom", MemoryMB: 128, CPUs: 1}
+	if args := strings.Join(c.Args(), " "); !strings.Contains(args, " -bios /fw/qboot.rom ") || c.Firmware() != FirmwareQboot {
+		t.Errorf("args %s, firmware %s", args, c.Firmware())
+	}
+	if (Config{}).Firmware() != FirmwareSeaBIOS {
+		t.Error("no BIOS is not SeaBIOS")
 	}
 }
 
