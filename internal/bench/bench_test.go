@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,9 +77,18 @@ func needRoot(b *testing.B) {
 }
 
 // BenchmarkSpawn: spawn -> answer -> reap of the helper binary nscheck uses
-// (the lean one), with one new namespace, doing nothing else.
+// (the lean one), with one new namespace, doing nothing else, against the
+// floor: util-linux `unshare <same flags> true`. Each iteration runs both,
+// in alternating order, so that the two are measured under the same load
+// on a shared machine (run one after the other, minutes apart, their ratio
+// moved by a third). It reports each one's cost per op (spawn-ms,
+// unshare-ms) and their ratio (x-unshare; the target is 1.5); ns/op is the
+// two together.
 func BenchmarkSpawn(b *testing.B) {
 	needRoot(b)
+	if _, err := exec.LookPath("unshare"); err != nil {
+		b.Skip("unshare not installed (util-linux)")
+	}
 	exe := build(b, "helper")
 	for _, typ := range nsfs.Types {
 		b.Run(typ, func(b *testing.B) {
@@ -86,29 +96,30 @@ func BenchmarkSpawn(b *testing.B) {
 			if typ == "user" {
 				s.UIDMappings, s.GIDMappings = helper.RootMapping()
 			}
-			for b.Loop() {
-				if err := helper.Run(context.Background(), s, nil); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
-
-// BenchmarkUnshare: the floor, `unshare <flags> true` for the same type.
-func BenchmarkUnshare(b *testing.B) {
-	needRoot(b)
-	if _, err := exec.LookPath("unshare"); err != nil {
-		b.Skip("unshare not installed (util-linux)")
-	}
-	for _, typ := range nsfs.Types {
-		b.Run(typ, func(b *testing.B) {
+			spawn := func() error { return helper.Run(context.Background(), s, nil) }
 			args := append(append([]string{}, unshareArgs[typ]...), "true")
-			for b.Loop() {
+			floor := func() error {
 				if out, err := exec.Command("unshare", args...).CombinedOutput(); err != nil {
-					b.Fatalf("unshare %v: %v %s", args, err, out)
+					return fmt.Errorf("unshare %v: %w %s", args, err, out)
+				}
+				return nil
+			}
+			var spent [2]time.Duration
+			for i := 0; b.Loop(); i++ {
+				for k := range 2 {
+					which := (i + k) % 2 // spawn first on even iterations
+					start := time.Now()
+					err := []func() error{spawn, floor}[which]()
+					spent[which] += time.Since(start)
+					if err != nil {
+						b.Fatal(err)
+					}
 				}
 			}
+			n := float64(b.N)
+			b.ReportMetric(spent[0].Seconds()*1e3/n, "spawn-ms")
+			b.ReportMetric(spent[1].Seconds()*1e3/n, "unshare-ms")
+			b.ReportMetric(float64(spent[0])/float64(spent[1]), "x-unshare")
 		})
 	}
 }
