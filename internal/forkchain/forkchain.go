@@ -26,11 +26,12 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"syscall"
 	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/rawsys"
 )
 
 // Spec describes a chain.
@@ -119,36 +120,24 @@ type plan struct {
 	rec     [recWords]int32
 	buf     [4096]byte
 	// keep holds the memory the uintptr fields point into.
-	keep [][]byte
-}
-
-func cstring(p *plan, s string) uintptr {
-	b := append([]byte(s), 0)
-	p.keep = append(p.keep, b)
-	return uintptr(unsafe.Pointer(&b[0]))
-}
-
-func bytesOf(p *plan, s string) (uintptr, uintptr) {
-	b := []byte(s)
-	p.keep = append(p.keep, b)
-	return uintptr(unsafe.Pointer(&b[0])), uintptr(len(b))
+	keep rawsys.Keep
 }
 
 func newPlan(s Spec, pipe uintptr) *plan {
 	p := &plan{flags: s.Flags, levels: s.Levels, pipe: pipe, mapIDs: s.Flags&unix.CLONE_NEWUSER != 0}
 	if s.NSType != "" {
-		p.nsPath = cstring(p, "/proc/self/ns/"+s.NSType)
+		p.nsPath = p.keep.CString("/proc/self/ns/" + s.NSType)
 	}
-	p.status = cstring(p, "/proc/self/status")
-	p.sgPath = cstring(p, "/proc/self/setgroups")
-	p.uidPath = cstring(p, "/proc/self/uid_map")
-	p.gidPath = cstring(p, "/proc/self/gid_map")
-	p.deny, p.denyLen = bytesOf(p, "deny")
+	p.status = p.keep.CString("/proc/self/status")
+	p.sgPath = p.keep.CString("/proc/self/setgroups")
+	p.uidPath = p.keep.CString("/proc/self/uid_map")
+	p.gidPath = p.keep.CString("/proc/self/gid_map")
+	p.deny, p.denyLen = p.keep.Bytes("deny")
 	// Every level maps its ids to the same ids one level up, so the line
 	// is the same at every level.
 	uid, gid := strconv.Itoa(os.Geteuid()), strconv.Itoa(os.Getegid())
-	p.uidLine, p.uidLen = bytesOf(p, uid+" "+uid+" 1")
-	p.gidLine, p.gidLen = bytesOf(p, gid+" "+gid+" 1")
+	p.uidLine, p.uidLen = p.keep.Bytes(uid + " " + uid + " 1")
+	p.gidLine, p.gidLen = p.keep.Bytes(gid + " " + gid + " 1")
 	return p
 }
 
@@ -247,14 +236,6 @@ func decode(data []byte) (Result, error) {
 	}, nil
 }
 
-var (
-	// sigsetAll blocks every signal that can be blocked.
-	sigsetAll = ^uint64(0)
-	// atFDCWD is AT_FDCWD as a variable: a negative constant does not
-	// convert to uintptr.
-	atFDCWD = unix.AT_FDCWD
-)
-
 // forkRunner forks the runner with every signal blocked (no Go signal
 // handler may run in it) and restores this thread's mask.
 //
@@ -262,12 +243,12 @@ var (
 //go:nosplit
 func forkRunner(p *plan) (int, unix.Errno) {
 	var old uint64
-	rawSyscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&sigsetAll)), uintptr(unsafe.Pointer(&old)), 8)
-	pid, _, errno := rawSyscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0)
+	rawsys.Syscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&rawsys.AllSignals)), uintptr(unsafe.Pointer(&old)), 8)
+	pid, _, errno := rawsys.Syscall(unix.SYS_CLONE, uintptr(unix.SIGCHLD), 0, 0, 0)
 	if errno == 0 && pid == 0 {
 		chain(p)
 	}
-	rawSyscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8)
+	rawsys.Syscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&old)), 0, 8)
 	return int(pid), errno
 }
 
@@ -276,7 +257,7 @@ func forkRunner(p *plan) (int, unix.Errno) {
 //go:norace
 //go:nosplit
 func chain(p *plan) {
-	rawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
+	rawsys.Syscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
 	parentIno, errno := nsIno(p)
 	if errno != 0 {
 		finish(p, 0, errno, stepStat, 0)
@@ -289,22 +270,22 @@ func chain(p *plan) {
 		if pid != 0 {
 			// This level's part is done: wait for the next one.
 			for {
-				_, _, errno := rawSyscall(unix.SYS_WAIT4, pid, 0, 0, 0)
+				_, _, errno := rawsys.Syscall(unix.SYS_WAIT4, pid, 0, 0, 0)
 				if errno != unix.EINTR {
 					break
 				}
 			}
-			exit()
+			rawsys.Exit(0)
 		}
-		rawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
+		rawsys.Syscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0)
 		if p.mapIDs {
-			if errno := writeFile(p.sgPath, p.deny, p.denyLen); errno != 0 {
+			if errno := rawsys.WriteFile(p.sgPath, p.deny, p.denyLen); errno != 0 {
 				finish(p, level, errno, stepSetgroups, 0)
 			}
-			if errno := writeFile(p.uidPath, p.uidLine, p.uidLen); errno != 0 {
+			if errno := rawsys.WriteFile(p.uidPath, p.uidLine, p.uidLen); errno != 0 {
 				finish(p, level, errno, stepUIDMap, 0)
 			}
-			if errno := writeFile(p.gidPath, p.gidLine, p.gidLen); errno != 0 {
+			if errno := rawsys.WriteFile(p.gidPath, p.gidLine, p.gidLen); errno != 0 {
 				finish(p, level, errno, stepGIDMap, 0)
 			}
 		}
@@ -335,11 +316,11 @@ type cloneArgs struct {
 //go:nosplit
 func cloneLevel(p *plan) (uintptr, unix.Errno) {
 	if p.flags&unix.CLONE_NEWTIME == 0 {
-		pid, _, errno := rawSyscall(unix.SYS_CLONE, p.flags|uintptr(unix.SIGCHLD), 0, 0, 0)
+		pid, _, errno := rawsys.Syscall(unix.SYS_CLONE, p.flags|uintptr(unix.SIGCHLD), 0, 0, 0)
 		return pid, errno
 	}
 	args := cloneArgs{flags: uint64(p.flags), exitSignal: uint64(unix.SIGCHLD)}
-	pid, _, errno := rawSyscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0, 0)
+	pid, _, errno := rawsys.Syscall(unix.SYS_CLONE3, uintptr(unsafe.Pointer(&args)), unsafe.Sizeof(args), 0, 0)
 	return pid, errno
 }
 
@@ -351,13 +332,13 @@ func nsIno(p *plan) (uint64, unix.Errno) {
 	if p.nsPath == 0 {
 		return 0, 0
 	}
-	fd, _, errno := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), p.nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, _, errno := rawsys.Syscall(unix.SYS_OPENAT, uintptr(rawsys.AtFDCWD), p.nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if errno != 0 {
 		return 0, errno
 	}
 	var st unix.Stat_t
-	_, _, errno = rawSyscall(unix.SYS_FSTAT, fd, uintptr(unsafe.Pointer(&st)), 0, 0)
-	rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
+	_, _, errno = rawsys.Syscall(unix.SYS_FSTAT, fd, uintptr(unsafe.Pointer(&st)), 0, 0)
+	rawsys.Syscall(unix.SYS_CLOSE, fd, 0, 0, 0)
 	return st.Ino, errno
 }
 
@@ -371,46 +352,15 @@ func finish(p *plan, created int, errno unix.Errno, step int, shared int32) {
 	p.rec[recStep] = int32(step)
 	p.rec[recShared] = shared
 	n := uintptr(0)
-	fd, _, oerr := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), p.status, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, _, oerr := rawsys.Syscall(unix.SYS_OPENAT, uintptr(rawsys.AtFDCWD), p.status, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if oerr == 0 {
-		r, _, rerr := rawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p.buf[0])), uintptr(len(p.buf)), 0)
+		r, _, rerr := rawsys.Syscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&p.buf[0])), uintptr(len(p.buf)), 0)
 		if rerr == 0 {
 			n = r
 		}
-		rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
+		rawsys.Syscall(unix.SYS_CLOSE, fd, 0, 0, 0)
 	}
-	rawSyscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.rec[0])), uintptr(len(p.rec)*4), 0)
-	rawSyscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.buf[0])), n, 0)
-	exit()
-}
-
-// writeFile writes n bytes at b to the NUL-terminated path.
-//
-//go:norace
-//go:nosplit
-func writeFile(path, b, n uintptr) unix.Errno {
-	fd, _, errno := rawSyscall(unix.SYS_OPENAT, uintptr(atFDCWD), path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
-	if errno != 0 {
-		return errno
-	}
-	_, _, errno = rawSyscall(unix.SYS_WRITE, fd, b, n, 0)
-	rawSyscall(unix.SYS_CLOSE, fd, 0, 0, 0)
-	return errno
-}
-
-//go:norace
-//go:nosplit
-func exit() {
-	for {
-		rawSyscall(unix.SYS_EXIT_GROUP, 0, 0, 0, 0)
-	}
-}
-
-// rawSyscall is syscall.RawSyscall6 (nosplit, no scheduler) with four
-// arguments.
-//
-//go:norace
-//go:nosplit
-func rawSyscall(trap, a1, a2, a3, a4 uintptr) (uintptr, uintptr, unix.Errno) {
-	return syscall.RawSyscall6(trap, a1, a2, a3, a4, 0, 0)
+	rawsys.Syscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.rec[0])), uintptr(len(p.rec)*4), 0)
+	rawsys.Syscall(unix.SYS_WRITE, p.pipe, uintptr(unsafe.Pointer(&p.buf[0])), n, 0)
+	rawsys.Exit(0)
 }
