@@ -12,12 +12,15 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/usernsexec"
 )
 
 // Process is a running (or held) helper.
 type Process struct {
 	spec     Spec
-	cmd      *exec.Cmd
+	proc     *os.Process
+	wait     func() error // reaps the helper, once
 	pidfd    int
 	request  *os.File
 	reply    Reply
@@ -76,19 +79,20 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: NewCappedBuffer(StderrCap), done: make(chan struct{})}
 	p.deadline = time.Now().Add(s.timeout())
 	cmd := Command(s, repW, reqR)
-	cmd.Stderr = p.stderr
-	cmd.SysProcAttr.PidFD = &p.pidfd
-	err = cmd.Start()
+	if usernsexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
+		err = p.vfork(cmd)
+	} else {
+		err = p.exec(cmd)
+	}
 	repW.Close()
 	reqR.Close()
 	if err != nil {
 		reqW.Close()
 		return nil, NewStartError(s.Cloneflags, err)
 	}
-	p.cmd = cmd
 	live.Store(p, struct{}{})
 	go func() {
-		p.waitErr = cmd.Wait()
+		p.waitErr = p.wait()
 		close(p.done)
 	}()
 	p.stopCtx = context.AfterFunc(ctx, p.kill)
@@ -96,7 +100,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	if _, err := reqW.Write(req); err != nil {
 		p.kill()
 		p.Release()
-		return nil, fmt.Errorf("send request to helper %d: %w", cmd.Process.Pid, err)
+		return nil, fmt.Errorf("send request to helper %d: %w", p.proc.Pid, err)
 	}
 	if err := p.readReply(ctx, repR); err != nil {
 		p.kill()
@@ -107,6 +111,66 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		return p, p.reply.Err
 	}
 	return p, nil
+}
+
+// exec starts the helper with os/exec.
+func (p *Process) exec(cmd *exec.Cmd) error {
+	cmd.Stderr = p.stderr
+	cmd.SysProcAttr.PidFD = &p.pidfd
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.proc, p.wait = cmd.Process, cmd.Wait
+	return nil
+}
+
+// vfork starts the helper that cmd describes with usernsexec, which
+// shares this process's memory until the exec where os/exec would copy
+// it: the helper's user namespace maps root to this process, and the
+// child maps itself. Stdin and stdout are /dev/null, stderr is captured,
+// as exec does.
+func (p *Process) vfork(cmd *exec.Cmd) error {
+	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer null.Close()
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
+	files := append([]*os.File{null, null, errW}, cmd.ExtraFiles...)
+	pid, pidfd, err := usernsexec.Start(usernsexec.Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, Cloneflags: cmd.SysProcAttr.Cloneflags})
+	errW.Close()
+	if err != nil {
+		errR.Close()
+		return err
+	}
+	p.pidfd = pidfd
+	p.proc, _ = os.FindProcess(pid) // always succeeds on Unix
+	copied := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(p.stderr, errR)
+		close(copied)
+	}()
+	p.wait = func() error {
+		state, err := p.proc.Wait()
+		// As exec.Cmd's WaitDelay: a process the helper left behind may
+		// hold stderr open.
+		select {
+		case <-copied:
+		case <-time.After(cmd.WaitDelay):
+		}
+		errR.Close()
+		switch {
+		case err != nil:
+			return err
+		case !state.Success():
+			return &exec.ExitError{ProcessState: state}
+		}
+		return nil
+	}
+	return nil
 }
 
 func (p *Process) readReply(ctx context.Context, r *os.File) error {
@@ -145,7 +209,7 @@ func (p *Process) waitDone(d time.Duration) <-chan struct{} {
 }
 
 // PID is the helper's pid in the caller's PID namespace.
-func (p *Process) PID() int { return p.cmd.Process.Pid }
+func (p *Process) PID() int { return p.proc.Pid }
 
 // PidFD is the helper's pidfd (valid until Release).
 func (p *Process) PidFD() int { return p.pidfd }
@@ -206,7 +270,7 @@ func (p *Process) kill() {
 			return
 		}
 	}
-	_ = p.cmd.Process.Kill()
+	_ = p.proc.Kill()
 }
 
 // Run starts a helper, decodes its facts into out (when non-nil) and reaps

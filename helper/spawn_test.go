@@ -3,6 +3,7 @@ package helper
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -27,7 +28,15 @@ func init() {
 	Handle("test.echo", func(s string) (any, error) { return echoFacts{PID: os.Getpid(), Echo: s}, nil })
 	Handle("test.fail", func(struct{}) (any, error) { return nil, Fail("sethostname", unix.EPERM) })
 	Handle("test.hang", func(struct{}) (any, error) { time.Sleep(time.Hour); return nil, nil })
-	Handle("test.crash", func(struct{}) (any, error) { os.Exit(7); return nil, nil })
+	Handle("test.crash", func(struct{}) (any, error) {
+		fmt.Fprintln(os.Stderr, "test.crash: going down")
+		os.Exit(7)
+		return nil, nil
+	})
+	Handle("test.ids", func(struct{}) (any, error) {
+		m, err := os.ReadFile("/proc/self/uid_map")
+		return idFacts{UID: os.Getuid(), UIDMap: strings.Join(strings.Fields(string(m)), " ")}, err
+	})
 	Handle("test.started-for", func(names []string) (any, error) {
 		var out []bool
 		for _, n := range names {
@@ -35,6 +44,11 @@ func init() {
 		}
 		return out, nil
 	})
+}
+
+type idFacts struct {
+	UID    int    `json:"uid"`
+	UIDMap string `json:"uid_map"`
 }
 
 func TestStartedFor(t *testing.T) {
@@ -122,10 +136,54 @@ func TestCancelledContextKills(t *testing.T) {
 
 func TestCrashIsHarnessError(t *testing.T) {
 	err := Run(context.Background(), Spec{Action: "test.crash"}, nil)
-	if err == nil || !strings.Contains(err.Error(), "exited without answering") {
-		t.Fatalf("err = %v", err)
+	if err == nil || !strings.Contains(err.Error(), "exited without answering") || !strings.Contains(err.Error(), "going down") {
+		t.Fatalf("err = %v, want no answer, with the helper's stderr", err)
 	}
 	assertNoneLive(t)
+}
+
+// A helper in a user namespace that maps root to this process is started
+// by usernsexec (a vfork, the child mapping itself), the others by
+// os/exec: the protocol, deadlines, stderr and reaping are the same.
+func TestUserNamespaceHelper(t *testing.T) {
+	uids, gids := RootMapping()
+	user := Spec{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWUTS, UIDMappings: uids, GIDMappings: gids}
+	with := func(action string) Spec { s := user; s.Action = action; return s }
+
+	var ids idFacts
+	if err := Run(context.Background(), with("test.ids"), &ids); err != nil {
+		t.Fatal(err)
+	}
+	if want := "0 " + itoa(os.Geteuid()) + " 1"; ids.UID != 0 || ids.UIDMap != want {
+		t.Errorf("helper's ids %+v, want uid 0 and uid_map %q", ids, want)
+	}
+
+	held := with("test.echo")
+	held.Hold = true
+	p, err := Start(context.Background(), held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/" + itoa(p.PID()) + "/ns/user"); err != nil {
+		t.Errorf("held helper not visible: %v", err)
+	}
+	if err := p.Release(); err != nil {
+		t.Fatal(err)
+	}
+
+	err = Run(context.Background(), with("test.crash"), nil)
+	if err == nil || !strings.Contains(err.Error(), "exit status 7") || !strings.Contains(err.Error(), "going down") {
+		t.Errorf("crash: err = %v, want exit status 7 and the helper's stderr", err)
+	}
+	hang := with("test.hang")
+	hang.Timeout = 300 * time.Millisecond
+	if err := Run(context.Background(), hang, nil); err == nil || !strings.Contains(err.Error(), "timed out") {
+		t.Errorf("hang: err = %v, want a timeout", err)
+	}
+	assertNoneLive(t)
+	if _, err := unix.Wait4(-1, nil, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Errorf("a child is left: wait4 gave %v", err)
+	}
 }
 
 func TestUnknownAction(t *testing.T) {
