@@ -3,7 +3,6 @@ package netlink
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"os"
 	"runtime"
 	"time"
@@ -236,7 +235,7 @@ func (c *Conn) WaitOperUp(name string) (Link, error) {
 }
 
 // AddAddr adds an IPv4 address with its prefix to a link.
-func (c *Conn) AddAddr(index int, p netip.Prefix) error {
+func (c *Conn) AddAddr(index int, p Prefix) error {
 	r, err := addAddrRequest(index, p)
 	if err != nil {
 		return err
@@ -277,14 +276,13 @@ func setUpRequest(index int) *request {
 	return newRequest(unix.RTM_NEWLINK, unix.NLM_F_REQUEST|unix.NLM_F_ACK, ifInfomsg(index, unix.IFF_UP, unix.IFF_UP))
 }
 
-func addAddrRequest(index int, p netip.Prefix) (*request, error) {
-	if !p.Addr().Is4() {
-		return nil, fmt.Errorf("RTM_NEWADDR: %s is not an IPv4 prefix", p)
+func addAddrRequest(index int, p Prefix) (*request, error) {
+	if p.Bits < 0 || p.Bits > 32 {
+		return nil, fmt.Errorf("RTM_NEWADDR: prefix length %d of %s is out of range", p.Bits, p)
 	}
-	ip := p.Addr().As4()
-	r := newRequest(unix.RTM_NEWADDR, createFlags, ifAddrmsg(index, p.Bits()))
-	r.attr(unix.IFA_LOCAL, ip[:])
-	r.attr(unix.IFA_ADDRESS, ip[:])
+	r := newRequest(unix.RTM_NEWADDR, createFlags, ifAddrmsg(index, p.Bits))
+	r.attr(unix.IFA_LOCAL, p.Addr[:])
+	r.attr(unix.IFA_ADDRESS, p.Addr[:])
 	return r, nil
 }
 

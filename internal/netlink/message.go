@@ -129,6 +129,19 @@ type Link struct {
 
 func (l Link) String() string { return fmt.Sprintf("%d:%s", l.Index, l.Name) }
 
+// Prefix is an IPv4 address with the length of its network prefix
+// (10.254.254.1/30), as RTM_NEWADDR assigns it. Plain bytes rather than
+// net/netip: helpers link this package, and must not pay net/netip's
+// initialisers at every exec.
+type Prefix struct {
+	Addr [4]byte
+	Bits int
+}
+
+func (p Prefix) String() string {
+	return fmt.Sprintf("%d.%d.%d.%d/%d", p.Addr[0], p.Addr[1], p.Addr[2], p.Addr[3], p.Bits)
+}
+
 // Up reports whether the link is administratively up.
 func (l Link) Up() bool { return l.Flags&unix.IFF_UP != 0 }
 

@@ -3,7 +3,6 @@ package netlink
 import (
 	"bytes"
 	"errors"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -154,7 +153,11 @@ func TestSetUpAndAddrEncoding(t *testing.T) {
 	if len(up) != 32 || order.Uint32(up[16+4:]) != 3 || order.Uint32(up[16+8:]) != unix.IFF_UP || order.Uint32(up[16+12:]) != unix.IFF_UP {
 		t.Errorf("set-up request = %x", up)
 	}
-	r, err := addAddrRequest(5, netip.MustParsePrefix("10.254.0.1/30"))
+	p := Prefix{Addr: [4]byte{10, 254, 0, 1}, Bits: 30}
+	if p.String() != "10.254.0.1/30" {
+		t.Errorf("prefix renders as %s", p)
+	}
+	r, err := addAddrRequest(5, p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,8 +168,10 @@ func TestSetUpAndAddrEncoding(t *testing.T) {
 	if !bytes.Equal(b[16:], want) || order.Uint16(b[4:]) != unix.RTM_NEWADDR {
 		t.Errorf("addr request = %x, payload want %x", b, want)
 	}
-	if _, err := addAddrRequest(5, netip.MustParsePrefix("fd00::1/64")); err == nil {
-		t.Error("an IPv6 prefix was accepted")
+	for _, bits := range []int{-1, 33} {
+		if _, err := addAddrRequest(5, Prefix{Addr: p.Addr, Bits: bits}); err == nil {
+			t.Errorf("prefix length %d was accepted", bits)
+		}
 	}
 }
 

@@ -12,12 +12,18 @@
 //	Proceed()  ─────────────── "g" ─────────▶ returns: look
 //
 // Every wait is bounded by a deadline, so a dead peer is an error, not a hang.
+//
+// The socket is internal/rawsock's, not net's: helpers link this package,
+// and must not pay net's initialisers at every exec.
 package rendezvous
 
 import (
 	"fmt"
-	"net"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/rawsock"
 )
 
 const (
@@ -25,17 +31,21 @@ const (
 	goOn  = 'g'
 )
 
+// proceedTimeout bounds Proceed's one-byte write: it fits in the socket
+// buffer at once, the bound only keeps a broken socket from hanging.
+const proceedTimeout = time.Second
+
 // Gate is the host's side: a listening socket at a path.
 type Gate struct {
-	ln   *net.UnixListener
+	ln   *rawsock.Socket
 	path string
 }
 
 // Listen binds the gate at path (a new socket file).
 func Listen(path string) (*Gate, error) {
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	ln, err := rawsock.Listen(&unix.SockaddrUnix{Name: path})
 	if err != nil {
-		return nil, fmt.Errorf("rendezvous listen %s: %w", path, err)
+		return nil, fmt.Errorf("rendezvous: %w", err)
 	}
 	return &Gate{ln: ln, path: path}, nil
 }
@@ -47,14 +57,11 @@ func (g *Gate) Path() string { return g.path }
 func (g *Gate) Close() error { return g.ln.Close() }
 
 // Visitor is a helper that has arrived and waits for Proceed.
-type Visitor struct{ c *net.UnixConn }
+type Visitor struct{ c *rawsock.Socket }
 
 // Wait blocks until a helper has arrived, at most until deadline.
 func (g *Gate) Wait(deadline time.Time) (*Visitor, error) {
-	if err := g.ln.SetDeadline(deadline); err != nil {
-		return nil, fmt.Errorf("rendezvous: %w", err)
-	}
-	c, err := g.ln.AcceptUnix()
+	c, err := g.ln.Accept(deadline)
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous: no helper arrived at %s: %w", g.path, err)
 	}
@@ -68,7 +75,7 @@ func (g *Gate) Wait(deadline time.Time) (*Visitor, error) {
 // Proceed lets the waiting helper go on.
 func (v *Visitor) Proceed() error {
 	defer v.c.Close()
-	if _, err := v.c.Write([]byte{goOn}); err != nil {
+	if err := v.c.Write([]byte{goOn}, time.Now().Add(proceedTimeout)); err != nil {
 		return fmt.Errorf("rendezvous: tell the helper to proceed: %w", err)
 	}
 	return nil
@@ -77,23 +84,20 @@ func (v *Visitor) Proceed() error {
 // Arrive is the helper's side: announce readiness at path and block until
 // the host says Proceed, at most until deadline.
 func Arrive(path string, deadline time.Time) error {
-	c, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: path, Net: "unix"})
+	c, err := rawsock.Dial(&unix.SockaddrUnix{Name: path}, deadline)
 	if err != nil {
-		return fmt.Errorf("rendezvous dial %s: %w", path, err)
+		return fmt.Errorf("rendezvous: %w", err)
 	}
 	defer c.Close()
-	if _, err := c.Write([]byte{ready}); err != nil {
+	if err := c.Write([]byte{ready}, deadline); err != nil {
 		return fmt.Errorf("rendezvous: announce: %w", err)
 	}
 	return expect(c, goOn, deadline)
 }
 
-func expect(c *net.UnixConn, want byte, deadline time.Time) error {
-	if err := c.SetReadDeadline(deadline); err != nil {
-		return fmt.Errorf("rendezvous: %w", err)
-	}
+func expect(c *rawsock.Socket, want byte, deadline time.Time) error {
 	var b [1]byte
-	if _, err := c.Read(b[:]); err != nil {
+	if _, err := c.Read(b[:], deadline); err != nil {
 		return fmt.Errorf("rendezvous: waiting for %q: %w", want, err)
 	}
 	if b[0] != want {

@@ -5,11 +5,14 @@
 // host's interfaces.
 //
 // Links are made and listed with internal/netlink (no ip(8): nscheck also
-// runs as /init). Every helper that creates a link, brings one up or writes
-// a sysctl refuses to do so in the host's network namespace (nsguard). The
-// controls run in a sandbox with a network namespace of its own; where the
-// check needs the host to look like one (an interface besides lo, lo up),
-// the sandbox is given that first, never the real host.
+// runs as /init), sockets with internal/rawsock (not the standard net
+// package: this package is linked into the helper binary, and every helper
+// exec would pay net's initialisers). Every helper that creates a link,
+// brings one up or writes a sysctl refuses to do so in the host's network
+// namespace (nsguard). The controls run in a sandbox with a network
+// namespace of its own; where the check needs the host to look like one (an
+// interface besides lo, lo up), the sandbox is given that first, never the
+// real host.
 package net
 
 import (

@@ -4,10 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/internal/rawsock"
 )
 
 // kept holds what a held helper must keep open until it exits (a listener
@@ -35,11 +34,13 @@ func keep(c io.Closer) {
 	keptMu.Unlock()
 }
 
+// listenArgs asks a helper to listen, while held, on one stream socket:
+// TCPPort of 127.0.0.1 (after bringing its lo up), or else the unix socket
+// named Unix ("@name": an abstract one).
 type listenArgs struct {
 	Forbidden nsfs.ID `json:"forbidden"`
-	// Network and Address as net.Listen takes them.
-	Network string `json:"network"`
-	Address string `json:"address"`
+	TCPPort   int     `json:"tcp_port,omitempty"`
+	Unix      string  `json:"unix,omitempty"`
 }
 
 type listenFacts struct {
@@ -48,18 +49,25 @@ type listenFacts struct {
 
 func init() {
 	helper.Handle("net.listen", func(a listenArgs) (any, error) {
-		if a.Network == "tcp4" {
+		var sa unix.Sockaddr = &unix.SockaddrUnix{Name: a.Unix}
+		if a.Unix == "" {
 			// A new namespace's lo is down: 127.0.0.1 does not exist yet.
 			if err := loUp(a.Forbidden); err != nil {
 				return nil, err
 			}
+			sa = loopback(a.TCPPort)
 		}
-		ln, err := net.Listen(a.Network, a.Address)
+		ln, err := rawsock.Listen(sa)
 		if err == nil {
 			keep(ln)
 		}
 		return listenFacts{Listen: errname.Of(err)}, nil
 	})
+}
+
+// loopback is port of 127.0.0.1.
+func loopback(port int) *unix.SockaddrInet4 {
+	return &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}
 }
 
 var _ = prop.Register(prop.Property{
@@ -78,15 +86,18 @@ func portsIndependent(t *prop.Trial) error {
 	if err := sandboxLoUp(t); err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ln, err := rawsock.Listen(loopback(0))
 	if err != nil {
 		return fmt.Errorf("listen on the host: %w", err)
 	}
 	defer ln.Close()
-	port := ln.Addr().(*net.TCPAddr).Port
-	addr := "127.0.0.1:" + strconv.Itoa(port)
+	port, err := ln.Port()
+	if err != nil {
+		return err
+	}
+	addr := rawsock.Format(loopback(port))
 	var inside listenFacts
-	p, err := startNet(t, "net.listen", listenArgs{Forbidden: forbidden, Network: "tcp4", Address: addr}, &inside)
+	p, err := startNet(t, "net.listen", listenArgs{Forbidden: forbidden, TCPPort: port}, &inside)
 	if err != nil {
 		return err
 	}
@@ -97,7 +108,7 @@ func portsIndependent(t *prop.Trial) error {
 	t.Inside("listen "+addr, inside.Listen)
 	t.Host("listen "+addr, errname.OK)
 	t.Host(fmt.Sprintf("/proc/%d/net/tcp listens on %d", p.PID(), port), helperListens)
-	accepted := errname.Of(acceptOnce(ln, addr))
+	accepted := errname.Of(acceptOnce(ln, port))
 	t.Host("own listener accepts", accepted)
 	t.Expect(inside.Listen == errname.OK, "inside, binding %s while the host holds it failed: %s", addr, inside.Listen)
 	t.Expect(helperListens, "the helper's /proc/<pid>/net/tcp shows no listener on port %d", port)
@@ -119,17 +130,16 @@ func tcpListening(pid, port int) (bool, error) {
 	return false, nil
 }
 
-// acceptOnce connects to addr and accepts the connection on ln: the host's
-// listener still owns the port.
-func acceptOnce(ln net.Listener, addr string) error {
+// acceptOnce connects to port of 127.0.0.1 and accepts the connection on
+// ln: the host's listener still owns the port.
+func acceptOnce(ln *rawsock.Socket, port int) error {
 	deadline := time.Now().Add(2 * time.Second)
-	_ = ln.(*net.TCPListener).SetDeadline(deadline)
-	c, err := net.DialTimeout("tcp4", addr, time.Until(deadline))
+	c, err := rawsock.Dial(loopback(port), deadline)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	s, err := ln.Accept()
+	s, err := ln.Accept(deadline)
 	if err != nil {
 		return err
 	}
@@ -147,7 +157,7 @@ var _ = prop.Register(prop.Property{
 func abstractIsolated(t *prop.Trial) error {
 	name := "@" + prop.UniqueName("nscheck-")
 	var inside listenFacts
-	p, err := startNet(t, "net.listen", listenArgs{Network: "unix", Address: name}, &inside)
+	p, err := startNet(t, "net.listen", listenArgs{Unix: name}, &inside)
 	if err != nil {
 		return err
 	}
@@ -159,7 +169,7 @@ func abstractIsolated(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	c, dialErr := net.DialTimeout("unix", name, 2*time.Second)
+	c, dialErr := rawsock.Dial(&unix.SockaddrUnix{Name: name}, time.Now().Add(2*time.Second))
 	if dialErr == nil {
 		c.Close()
 	}

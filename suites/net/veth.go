@@ -3,8 +3,6 @@ package net
 import (
 	"bytes"
 	"fmt"
-	"net"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -16,12 +14,13 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/internal/rawsock"
 )
 
 // The two ends of the pair, in namespaces of their own: any /30 will do.
 var (
-	localAddr = netip.MustParsePrefix("10.254.254.1/30")
-	peerAddr  = netip.MustParsePrefix("10.254.254.2/30")
+	localAddr = netlink.Prefix{Addr: [4]byte{10, 254, 254, 1}, Bits: 30}
+	peerAddr  = netlink.Prefix{Addr: [4]byte{10, 254, 254, 2}, Bits: 30}
 )
 
 // The ifindexes asked for the two ends: in fresh namespaces the kernel
@@ -63,28 +62,37 @@ func init() {
 }
 
 // udpEcho binds a UDP socket on every address of its namespace and, while
-// held, answers each datagram with the datagram and its namespace's id.
+// held (at most for its lifetime, helper.DefaultTimeout), answers each
+// datagram with the datagram and its namespace's id.
 func udpEcho(struct{}) (any, error) {
 	id, err := nsfs.Of(0, "net")
 	if err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{})
+	conn, err := rawsock.ListenPacket(&unix.SockaddrInet4{})
 	if err != nil {
 		return nil, helper.Fail("listen udp", err)
 	}
 	keep(conn)
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			n, from, err := conn.ReadFromUDP(buf)
-			if err != nil {
-				return
-			}
-			_, _ = conn.WriteToUDP(append(buf[:n:n], " from "+id.String()...), from)
+	port, err := conn.Port()
+	if err != nil {
+		return nil, err
+	}
+	go serveEcho(conn, " from "+id.String(), time.Now().Add(helper.DefaultTimeout))
+	return echoFacts{Port: port, NS: id.String()}, nil
+}
+
+// serveEcho answers each datagram on conn with the datagram and suffix,
+// until deadline or the first error.
+func serveEcho(conn *rawsock.Socket, suffix string, deadline time.Time) {
+	buf := make([]byte, 512)
+	for {
+		n, from, err := conn.RecvFrom(buf, deadline)
+		if err != nil {
+			return
 		}
-	}()
-	return echoFacts{Port: conn.LocalAddr().(*net.UDPAddr).Port, NS: id.String()}, nil
+		_ = conn.SendTo(append(buf[:n:n], suffix...), from, deadline)
+	}
 }
 
 func vethExchange(a exchangeArgs) (any, error) {
@@ -130,7 +138,7 @@ func vethExchange(a exchangeArgs) (any, error) {
 }
 
 // configure addresses and brings up one end of the pair.
-func configure(c *netlink.Conn, name string, addr netip.Prefix) error {
+func configure(c *netlink.Conn, name string, addr netlink.Prefix) error {
 	l, err := c.LinkByName(name)
 	if err != nil {
 		return err
@@ -147,25 +155,24 @@ func configure(c *netlink.Conn, name string, addr netip.Prefix) error {
 // from. The socket is not connected: an answer from an unexpected address
 // is evidence, not silence.
 func exchange(port int, nonce string) (reply, from string, err error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(localAddr.Addr(), 0)))
+	conn, err := rawsock.ListenPacket(&unix.SockaddrInet4{Addr: localAddr.Addr})
 	if err != nil {
 		return "", "", err
 	}
 	defer conn.Close()
-	to := net.UDPAddrFromAddrPort(netip.AddrPortFrom(peerAddr.Addr(), uint16(port)))
+	to := &unix.SockaddrInet4{Addr: peerAddr.Addr, Port: port}
 	deadline := time.Now().Add(2 * time.Second)
 	buf := make([]byte, 512)
 	for time.Now().Before(deadline) {
-		if _, err := conn.WriteToUDP([]byte(nonce), to); err != nil {
+		if err := conn.SendTo([]byte(nonce), to, deadline); err != nil {
 			return "", "", err
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, src, err := conn.ReadFromUDP(buf)
+		n, src, err := conn.RecvFrom(buf, time.Now().Add(200*time.Millisecond))
 		if err == nil && bytes.HasPrefix(buf[:n], []byte(nonce)) {
-			return string(buf[:n]), src.String(), nil
+			return string(buf[:n]), rawsock.Format(src), nil
 		}
 	}
-	return "", "", fmt.Errorf("no echo from %s within 2s", to)
+	return "", "", fmt.Errorf("no echo from %s within 2s", rawsock.Format(to))
 }
 
 var _ = prop.Register(prop.Property{
@@ -233,7 +240,7 @@ func vethConnects(t *prop.Trial) error {
 	t.Host("echo ns", echoNS.String())
 	t.Expect(inside.Exchange == errname.OK, "no UDP exchange over the veth pair: %s", inside.Exchange)
 	t.Expect(inside.Reply == a.Nonce+" from "+echoNS.String(), "the echo did not come from the peer's namespace %s: %q", echoNS, inside.Reply)
-	peer := netip.AddrPortFrom(peerAddr.Addr(), uint16(ef.Port)).String()
+	peer := rawsock.Format(&unix.SockaddrInet4{Addr: peerAddr.Addr, Port: ef.Port})
 	t.Expect(inside.From == peer, "the echo did not come over the pair from %s but from %q", peer, inside.From)
 	t.Expect(slices.Contains(senderDev, a.Name) && !slices.Contains(senderDev, a.Peer), "the sender's namespace does not hold just its own end: %v", senderDev)
 	t.Expect(slices.Contains(echoDev, a.Peer) && !slices.Contains(echoDev, a.Name), "the echo's namespace does not hold just the peer end: %v", echoDev)
