@@ -15,18 +15,17 @@ package diag
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/kconfig"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsprobe"
 	"github.com/nscheck/nscheck/internal/prop"
 	"github.com/nscheck/nscheck/internal/report"
 )
@@ -139,23 +138,23 @@ func Diagnose(ctx context.Context, o Options) (*Diagnosis, error) {
 		d.Knobs = append(d.Knobs, f.knobs[name])
 	}
 	root := prop.Capable()
-	var rootRes, unprivRes map[string]rawProbe
+	var rootRes, unprivRes map[string]nsprobe.Result
 	unprivAs := "this uid through a user namespace"
 	if !o.NoProbe {
 		if root {
-			rootRes = probeAll(ctx, false)
+			rootRes = nsprobe.All(ctx, false)
 			uid := o.UnprivUID
 			if uid == 0 {
 				uid = 65534
 			}
 			unprivAs = fmt.Sprintf("uid %d through a user namespace", uid)
-			unprivRes, err = probeAs(ctx, uid)
+			unprivRes, err = nsprobe.As(ctx, uid)
 			if err != nil {
 				unprivRes = nil
 				d.Notes = append(d.Notes, "the unprivileged probe could not run: "+err.Error())
 			}
 		} else {
-			unprivRes = probeAll(ctx, true)
+			unprivRes = nsprobe.All(ctx, true)
 		}
 	}
 	for _, typ := range nsfs.Types {
@@ -234,14 +233,8 @@ func (f *facts) judge(n *Namespace, cfg *kconfig.NSVerdict, root, noProbe bool) 
 	}
 }
 
-// rawProbe is a probe's outcome as it crosses a process boundary.
-type rawProbe struct {
-	Errno int    `json:"errno,omitempty"`
-	Err   string `json:"err,omitempty"`
-}
-
 // probe turns a raw probe into a Probe with its cause.
-func (f *facts) probe(res map[string]rawProbe, typ, as string, unpriv bool) *Probe {
+func (f *facts) probe(res map[string]nsprobe.Result, typ, as string, unpriv bool) *Probe {
 	r, ok := res[typ]
 	p := &Probe{As: as}
 	switch {
@@ -266,64 +259,9 @@ func (f *facts) probe(res map[string]rawProbe, typ, as string, unpriv bool) *Pro
 	return p
 }
 
-const (
-	noopAction   = "diag.noop"
-	unprivAction = "diag.probe-unprivileged"
-)
-
 func init() {
-	helper.Handle(noopAction, func(struct{}) (any, error) { return struct{}{}, nil })
-	helper.Handle(unprivAction, func(struct{}) (any, error) {
-		return probeAll(context.Background(), true), nil
-	})
 	// Every binary that links the diagnosis explains clone refusals with it.
 	prop.ExplainStart = ExplainStart
-}
-
-// probeTimeout bounds one probe helper.
-const probeTimeout = 5 * time.Second
-
-// probeAll creates each namespace type in a helper that does nothing else.
-// With userns the helper gets a new user namespace too, root inside mapped
-// to this process's uid: what an unprivileged user can do.
-func probeAll(ctx context.Context, userns bool) map[string]rawProbe {
-	out := map[string]rawProbe{}
-	for _, typ := range nsfs.Types {
-		s := helper.Spec{Action: noopAction, Cloneflags: nsfs.Flags[typ], Timeout: probeTimeout}
-		if userns || typ == "user" {
-			s.Cloneflags |= unix.CLONE_NEWUSER
-			s.UIDMappings, s.GIDMappings = helper.RootMapping()
-		}
-		var r rawProbe
-		if err := helper.Run(ctx, s, nil); err != nil {
-			r.Err = err.Error()
-			var se *helper.StartError
-			if errors.As(err, &se) {
-				r.Errno = int(helper.Errno(se))
-			}
-		}
-		out[typ] = r
-	}
-	return out
-}
-
-// probeAs runs probeAll(userns) in a helper running as uid (and gid) uid,
-// no supplementary groups, no capabilities: a real unprivileged user.
-func probeAs(ctx context.Context, uid int) (map[string]rawProbe, error) {
-	s := helper.Spec{
-		Action:     unprivAction,
-		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(uid)},
-		Timeout:    time.Duration(len(nsfs.Types)+1) * probeTimeout,
-	}
-	var out map[string]rawProbe
-	if err := helper.Run(ctx, s, &out); err != nil {
-		var se *helper.StartError
-		if errors.As(err, &se) {
-			return nil, fmt.Errorf("cannot start a helper as uid %d (%s): is the uid mapped here, and is the binary executable by it?", uid, errnoString(helper.Errno(se)))
-		}
-		return nil, err
-	}
-	return out, nil
 }
 
 // gather collects the cheap facts; configPath "" looks for the running

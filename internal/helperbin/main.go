@@ -6,8 +6,9 @@
 // Gomega (and their dependencies), whose initialisers cost several times the
 // kernel's own clone+exec; a helper needs none of them. This binary links
 // exactly what helpers run (the helper protocol, every suite's actions and
-// checks, the diagnosis), so a spawn costs little more than the kernel's
-// floor. Built without it, nscheck re-executes itself: the same code, only
+// checks, the namespace probes), so a spawn costs little more than the
+// kernel's floor. What only the host runs stays out: the diagnosis (kernel
+// config parsing, gzip), reports, the net package (see internal/rawsock). Built without it, nscheck re-executes itself: the same code, only
 // slower to start.
 package main
 
@@ -16,7 +17,7 @@ import (
 	"os"
 
 	"github.com/nscheck/nscheck/helper"
-	_ "github.com/nscheck/nscheck/internal/diag"
+	_ "github.com/nscheck/nscheck/internal/nsprobe"
 	_ "github.com/nscheck/nscheck/suites"
 )
 

@@ -92,7 +92,10 @@ func runSandbox(a sandboxArgs) (any, error) {
 	err := PrepareSandbox()
 	if err == nil {
 		t := newTrial(context.Background(), p, false, a.Rootless, true)
-		err = classify(p.Check(t))
+		// A refusal to create namespaces goes back as it is: the host
+		// explains it (asSkip), with the diagnosis that helpers do not
+		// link.
+		err = classifyEnv(p.Check(t))
 		t.finish()
 		if err == nil {
 			return t.obs, nil
@@ -109,11 +112,19 @@ func runSandbox(a sandboxArgs) (any, error) {
 // control (it crosses the process boundary as an Error like any other).
 const skipOp = "skip"
 
-// asSkip turns a control's wire skip back into a SkipError.
+// asSkip turns a control's wire skip, or the kernel's refusal to create
+// its namespaces (the sandbox's, or those of a helper inside it), into a
+// SkipError.
 func asSkip(err error) (*SkipError, bool) {
+	const prefix = "the negative control cannot run here: "
 	var e *helper.Error
 	if errors.As(err, &e) && e.Op == skipOp {
-		return &SkipError{Reason: "the negative control cannot run here: " + e.Msg}, true
+		return &SkipError{Reason: prefix + e.Msg}, true
+	}
+	if se, ok := helper.Refused(err); ok {
+		if reason := ExplainStart(se); reason != "" {
+			return &SkipError{Reason: prefix + reason}, true
+		}
 	}
 	return nil, false
 }
@@ -174,17 +185,24 @@ var ExplainStart = func(e *helper.StartError) string {
 
 // classify maps a check's error to a skip when the environment caused it.
 func classify(err error) error {
+	if se, ok := helper.Refused(err); ok {
+		var skip *SkipError
+		if reason := ExplainStart(se); reason != "" && !errors.As(err, &skip) {
+			return &SkipError{Reason: reason}
+		}
+	}
+	return classifyEnv(err)
+}
+
+// classifyEnv is classify but for the kernel's refusals to create
+// namespaces, which it leaves as they are.
+func classifyEnv(err error) error {
 	if err == nil {
 		return nil
 	}
 	var skip *SkipError
 	if errors.As(err, &skip) {
 		return err
-	}
-	if se, ok := helper.Refused(err); ok {
-		if reason := ExplainStart(se); reason != "" {
-			return &SkipError{Reason: reason}
-		}
 	}
 	if errors.Is(err, unix.EROFS) {
 		return &SkipError{Reason: fmt.Sprintf("a file the check must write is on a read-only mount (%v); /proc/sys read-only is how container runtimes mount it: run nscheck where /proc/sys is writable (on the host, or a privileged container)", err)}

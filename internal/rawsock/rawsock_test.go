@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -241,24 +240,5 @@ func TestUDP(t *testing.T) {
 func TestUnsupportedAddress(t *testing.T) {
 	if _, err := Listen(&unix.SockaddrInet6{}); err == nil {
 		t.Error("an IPv6 address was accepted")
-	}
-}
-
-// The reason this package exists: the helper binary links no net package.
-func TestHelperDoesNotLinkNet(t *testing.T) {
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		t.Skip("no go command to list the helper's dependencies")
-	}
-	const helperbin = "github.com/nscheck/nscheck/internal/helperbin"
-	out, err := exec.Command(gobin, "list", "-deps", helperbin).Output()
-	if err != nil {
-		t.Fatalf("go list -deps %s: %v", helperbin, err)
-	}
-	for dep := range strings.Lines(string(out)) {
-		dep = strings.TrimSpace(dep)
-		if dep == "net" || dep == "net/netip" || strings.HasPrefix(dep, "vendor/golang.org/x/net/") {
-			t.Errorf("%s links %s: every helper exec would pay its initialisers", helperbin, dep)
-		}
 	}
 }
