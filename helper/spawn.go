@@ -13,7 +13,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nscheck/nscheck/internal/usernsexec"
+	"github.com/nscheck/nscheck/internal/vforkexec"
 )
 
 // Process is a running (or held) helper.
@@ -79,7 +79,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: NewCappedBuffer(StderrCap), done: make(chan struct{})}
 	p.deadline = time.Now().Add(s.timeout())
 	cmd := Command(s, repW, reqR)
-	if usernsexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
+	if vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
 		err = p.vfork(cmd)
 	} else {
 		err = p.exec(cmd)
@@ -113,7 +113,8 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	return p, nil
 }
 
-// exec starts the helper with os/exec.
+// exec starts the helper with os/exec: credentials, id maps the parent
+// must write, time namespaces.
 func (p *Process) exec(cmd *exec.Cmd) error {
 	cmd.Stderr = p.stderr
 	cmd.SysProcAttr.PidFD = &p.pidfd
@@ -124,11 +125,11 @@ func (p *Process) exec(cmd *exec.Cmd) error {
 	return nil
 }
 
-// vfork starts the helper that cmd describes with usernsexec, which
-// shares this process's memory until the exec where os/exec would copy
-// it: the helper's user namespace maps root to this process, and the
-// child maps itself. Stdin and stdout are /dev/null, stderr is captured,
-// as exec does.
+// vfork starts the helper that cmd describes with vforkexec: for a user
+// namespace that maps root to this process the child maps itself and
+// shares this process's memory where os/exec would copy it, and every
+// start saves what os/exec does that a helper does not need. Stdin and
+// stdout are /dev/null, stderr is captured, as exec does.
 func (p *Process) vfork(cmd *exec.Cmd) error {
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
@@ -140,7 +141,7 @@ func (p *Process) vfork(cmd *exec.Cmd) error {
 		return fmt.Errorf("pipe: %w", err)
 	}
 	files := append([]*os.File{null, null, errW}, cmd.ExtraFiles...)
-	pid, pidfd, err := usernsexec.Start(usernsexec.Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, Cloneflags: cmd.SysProcAttr.Cloneflags})
+	pid, pidfd, err := vforkexec.Start(vforkexec.Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, Cloneflags: cmd.SysProcAttr.Cloneflags})
 	errW.Close()
 	if err != nil {
 		errR.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -143,8 +144,9 @@ func TestCrashIsHarnessError(t *testing.T) {
 }
 
 // A helper in a user namespace that maps root to this process is started
-// by usernsexec (a vfork, the child mapping itself), the others by
-// os/exec: the protocol, deadlines, stderr and reaping are the same.
+// by vforkexec (the child maps itself), as helpers without a user
+// namespace are; helpers with other maps by os/exec: the protocol,
+// deadlines, stderr and reaping are the same.
 func TestUserNamespaceHelper(t *testing.T) {
 	uids, gids := RootMapping()
 	user := Spec{Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWUTS, UIDMappings: uids, GIDMappings: gids}
@@ -200,6 +202,28 @@ func TestCloneRefusalIsStartError(t *testing.T) {
 	var se *StartError
 	if !errors.As(err, &se) || Errno(err) != unix.EINVAL {
 		t.Fatalf("err = %v, want StartError EINVAL", err)
+	}
+	assertNoneLive(t)
+}
+
+// Helpers vforkexec leaves to os/exec: a time namespace, and maps that
+// the parent writes.
+func TestExecPathHelpers(t *testing.T) {
+	needRoot(t)
+	identity := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	for name, s := range map[string]Spec{
+		"time namespace": {Cloneflags: unix.CLONE_NEWTIME},
+		"identity maps":  {Cloneflags: unix.CLONE_NEWUSER, UIDMappings: identity, GIDMappings: identity},
+	} {
+		s.Action = "test.ids"
+		var ids idFacts
+		if err := Run(context.Background(), s, &ids); err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if ids.UID != 0 {
+			t.Errorf("%s: helper's ids %+v, want uid 0", name, ids)
+		}
 	}
 	assertNoneLive(t)
 }

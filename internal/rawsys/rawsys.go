@@ -7,7 +7,7 @@
 // it has a single thread, no scheduler and possibly the parent's very
 // stack, so it may not allocate, grow its stack, enter the scheduler or
 // take a signal. internal/forkchain (nested namespaces without exec) and
-// internal/usernsexec (a vfork that maps its own ids) run such code; the
+// internal/vforkexec (helpers' vfork, which may map its own ids) run such code; the
 // standard library's fork-and-exec child keeps to the same rules.
 package rawsys
 

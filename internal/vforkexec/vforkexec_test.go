@@ -1,4 +1,4 @@
-package usernsexec
+package vforkexec
 
 import (
 	"errors"
@@ -74,7 +74,7 @@ func TestStartMapsRoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	ws, out := run(t, unix.CLONE_NEWUSER|unix.CLONE_NEWUTS,
-		"cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; readlink /proc/self/ns/user; cat /proc/self/status; hostname nscheck-usernsexec && hostname")
+		"cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; readlink /proc/self/ns/user; cat /proc/self/status; hostname nscheck-vforkexec && hostname")
 	if !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Fatalf("child: %v\n%s", ws, out)
 	}
@@ -91,8 +91,32 @@ func TestStartMapsRoot(t *testing.T) {
 			t.Errorf("%s: want %s, got %s", name, want, got)
 		}
 	}
-	if !strings.HasSuffix(strings.TrimSpace(out), "nscheck-usernsexec") {
+	if !strings.HasSuffix(strings.TrimSpace(out), "nscheck-vforkexec") {
 		t.Errorf("sethostname in the child's UTS namespace failed:\n%s", out)
+	}
+}
+
+// Without a user namespace nothing is mapped: the child is in the
+// caller's user namespace, with the caller's ids, in its new namespaces.
+func TestStartWithoutUserNamespace(t *testing.T) {
+	self, err := os.Readlink("/proc/self/ns/user")
+	if err != nil {
+		t.Fatal(err)
+	}
+	flags := uintptr(0)
+	if os.Geteuid() == 0 {
+		flags = unix.CLONE_NEWPID | unix.CLONE_NEWIPC
+	}
+	ws, out := run(t, flags, "readlink /proc/self/ns/user; echo pid $$; id -u")
+	if ws.ExitStatus() != 0 {
+		t.Fatalf("child: %v\n%s", ws, out)
+	}
+	want := []string{self, "pid", "1", strconv.Itoa(os.Geteuid())}
+	if flags == 0 {
+		want = []string{self, "pid"}
+	}
+	if got := strings.Fields(out); len(got) != 4 || strings.Join(got[:len(want)], " ") != strings.Join(want, " ") {
+		t.Errorf("child said %q, want %q", got, want)
 	}
 }
 
@@ -108,8 +132,8 @@ func TestStartFailures(t *testing.T) {
 	if !errors.Is(err, unix.EINVAL) || !strings.HasPrefix(err.Error(), "clone") {
 		t.Errorf("clone with CLONE_FS: want clone EINVAL, got %v", err)
 	}
-	if _, _, err := Start(Attr{Path: "/bin/true", Cloneflags: unix.CLONE_NEWUTS}); err == nil {
-		t.Error("Start without CLONE_NEWUSER succeeded")
+	if _, _, err := Start(Attr{Path: "/bin/true", Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWTIME}); err == nil {
+		t.Error("Start with CLONE_NEWTIME succeeded")
 	}
 	if _, _, err := Start(Attr{Path: "/bin/true", Cloneflags: unix.CLONE_NEWUSER, Files: make([]*os.File, maxFiles+1)}); err == nil {
 		t.Error("Start with too many files succeeded")
@@ -151,7 +175,10 @@ func TestEligible(t *testing.T) {
 		want       bool
 	}{
 		{"root mapped to the caller", unix.CLONE_NEWUSER | unix.CLONE_NEWNS, root(uid), root(gid), nil, supported},
-		{"no user namespace", unix.CLONE_NEWNS, root(uid), root(gid), nil, false},
+		{"no user namespace", unix.CLONE_NEWNS | unix.CLONE_NEWPID, nil, nil, nil, supported},
+		{"no namespace", 0, nil, nil, nil, supported},
+		{"maps without a user namespace", unix.CLONE_NEWNS, root(uid), root(gid), nil, false},
+		{"time namespace alone", unix.CLONE_NEWTIME, nil, nil, nil, false},
 		{"time namespace", unix.CLONE_NEWUSER | unix.CLONE_NEWTIME, root(uid), root(gid), nil, false},
 		{"credential", unix.CLONE_NEWUSER, root(uid), root(gid), &syscall.Credential{}, false},
 		{"no maps", unix.CLONE_NEWUSER, nil, nil, nil, false},

@@ -1,4 +1,4 @@
-package usernsexec
+package vforkexec
 
 import "golang.org/x/sys/unix"
 

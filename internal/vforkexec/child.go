@@ -1,4 +1,4 @@
-package usernsexec
+package vforkexec
 
 import (
 	"unsafe"
@@ -37,21 +37,14 @@ func start(p *plan) (uintptr, unix.Errno) {
 	return 0, 0
 }
 
-// child maps its ids, arms PR_SET_PDEATHSIG, moves the files to fds 0..n-1,
+// child maps its ids (in a new user namespace), arms PR_SET_PDEATHSIG, moves the files to fds 0..n-1,
 // resets the signal state and execs.
 //
 //go:norace
 //go:nosplit
 func child(p *plan) {
-	// setgroups must be denied before an unprivileged gid map.
-	if errno := rawsys.WriteFile(p.sgPath, p.deny, p.denyLen); errno != 0 {
-		fail(p, stepSetgroups, errno)
-	}
-	if errno := rawsys.WriteFile(p.gidPath, p.gidLine, p.gidLen); errno != 0 {
-		fail(p, stepGIDMap, errno)
-	}
-	if errno := rawsys.WriteFile(p.uidPath, p.uidLine, p.uidLen); errno != 0 {
-		fail(p, stepUIDMap, errno)
+	if p.mapIDs {
+		mapIDs(p)
 	}
 	if _, _, errno := rawsys.Syscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0); errno != 0 {
 		fail(p, stepPdeathsig, errno)
@@ -80,6 +73,24 @@ func child(p *plan) {
 	rawsys.Syscall(unix.SYS_RT_SIGPROCMASK, unix.SIG_SETMASK, uintptr(unsafe.Pointer(&p.oldMask)), 0, 8)
 	_, _, errno := rawsys.Syscall(unix.SYS_EXECVE, p.path, p.argv, p.envp, 0)
 	fail(p, stepExec, errno)
+}
+
+// mapIDs maps root to the caller's uid and gid in the child's new user
+// namespace: the one-id map a process may write for itself.
+//
+//go:norace
+//go:nosplit
+func mapIDs(p *plan) {
+	// setgroups must be denied before an unprivileged gid map.
+	if errno := rawsys.WriteFile(p.sgPath, p.deny, p.denyLen); errno != 0 {
+		fail(p, stepSetgroups, errno)
+	}
+	if errno := rawsys.WriteFile(p.gidPath, p.gidLine, p.gidLen); errno != 0 {
+		fail(p, stepGIDMap, errno)
+	}
+	if errno := rawsys.WriteFile(p.uidPath, p.uidLine, p.uidLen); errno != 0 {
+		fail(p, stepUIDMap, errno)
+	}
 }
 
 // resetHandlers sets every caught signal to its default action, as execve

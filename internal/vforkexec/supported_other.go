@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package usernsexec
+package vforkexec
 
 import "golang.org/x/sys/unix"
 
