@@ -97,12 +97,16 @@ func serve() int {
 	dec := json.NewDecoder(reqF)
 	var req Request
 	rep := Reply{PID: os.Getpid()}
-	if err := dec.Decode(&req); err != nil {
+	if err := req.decode(dec); err != nil {
 		rep.Err = Fail("read request", err)
 	} else {
 		rep.Facts, rep.Err = run(req)
 	}
-	if err := json.NewEncoder(repF).Encode(rep); err != nil {
+	line, err := rep.appendLine(nil)
+	if err == nil {
+		_, err = repF.Write(line)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "nscheck helper: write reply: %v\n", err)
 		return 3
 	}

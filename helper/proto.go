@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"syscall"
 )
 
@@ -31,6 +32,79 @@ type Reply struct {
 	PID   int             `json:"pid"`
 	Facts json.RawMessage `json:"facts,omitempty"`
 	Err   *Error          `json:"error,omitempty"`
+}
+
+// The helper's side of the envelope (decoding the Request, encoding the
+// Reply) is written out instead of left to encoding/json's reflection,
+// which builds its field tables on first use: every helper process would
+// pay that, about 0.07 ms of a 3 ms spawn. The parent side, a long-lived
+// process, uses encoding/json; the tests check that the two agree.
+
+// decode reads one Request object from dec with the decoder's tokenizer:
+// the fields by name, unknown ones skipped, as json.Unmarshal would.
+func (r *Request) decode(dec *json.Decoder) error {
+	if t, err := dec.Token(); err != nil {
+		return err
+	} else if t != json.Delim('{') {
+		return fmt.Errorf("request: want an object, got %v", t)
+	}
+	for dec.More() {
+		key, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "action":
+			err = decodeScalar(dec, &r.Action)
+		case "args":
+			err = dec.Decode(&r.Args)
+		case "hold":
+			err = decodeScalar(dec, &r.Hold)
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return fmt.Errorf("request field %v: %w", key, err)
+		}
+	}
+	_, err := dec.Token() // the closing brace
+	return err
+}
+
+// decodeScalar reads one string or bool token into v; null leaves it.
+func decodeScalar[T string | bool](dec *json.Decoder, v *T) error {
+	t, err := dec.Token()
+	if err != nil || t == nil {
+		return err
+	}
+	x, ok := t.(T)
+	if !ok {
+		return fmt.Errorf("want a %T, got %v", *v, t)
+	}
+	*v = x
+	return nil
+}
+
+// appendLine appends the Reply as one line of JSON. Facts are already
+// JSON; an Error, the rare case, goes through encoding/json.
+func (r Reply) appendLine(b []byte) ([]byte, error) {
+	b = append(b, `{"pid":`...)
+	b = strconv.AppendInt(b, int64(r.PID), 10)
+	if len(r.Facts) > 0 {
+		if !json.Valid(r.Facts) {
+			return nil, errors.New("reply facts are not valid JSON")
+		}
+		b = append(append(b, `,"facts":`...), r.Facts...)
+	}
+	if r.Err != nil {
+		e, err := json.Marshal(r.Err)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"error":`...), e...)
+	}
+	return append(b, "}\n"...), nil
 }
 
 // Error is an error that crossed the process boundary: the operation that
