@@ -7,8 +7,12 @@
 // (unshare(CLONE_NEWUSER) fails with EINVAL, setns(CLONE_NEWNS) too), while a
 // new PID namespace only applies to children. So nscheck never unshares the
 // namespaces under test in its own process: it clones a child with the
-// CLONE_NEW* flags already set (SysProcAttr.Cloneflags, plus uid/gid maps for a
-// user namespace) and that child re-executes /proc/self/exe in helper mode.
+// CLONE_NEW* flags already set and that child re-executes /proc/self/exe (or
+// the lean helper binary) in helper mode. The clone is internal/vforkexec's
+// vfork, whose child maps root to this process in a new user namespace
+// itself; a helper that needs a credential, id maps written by the parent or
+// a time namespace is started by os/exec (SysProcAttr.Cloneflags,
+// UidMappings, GidMappings).
 // The binary that spawns is the binary that answers, so the probes ("actions")
 // are ordinary Go functions registered with [Handle] in any package linked
 // into it: nscheck itself and every suite's test binary alike.
@@ -22,7 +26,7 @@
 //	────────────────────────────────            ─────────────────────────────────────────
 //	clone(CLONE_NEW*|...) + execve ───────────▶ main/TestMain calls helper.Main() first
 //	fd 4 (request)  ── Request{action,args} ──▶ decode, run the registered action
-//	fd 3 (reply)    ◀── Reply{pid,facts,err} ── write one JSON value, close fd 3
+//	fd 3 (reply)    ◀── Reply{pid,facts,err} ── write one JSON line, close fd 3
 //	read /proc/<pid>/... while it is held       Request.Hold: block until fd 4 hits EOF
 //	close fd 4 (Release) ───────── EOF ───────▶ return from Main: exit 0
 //	wait4 (reap), pidfd for signals ◀───────── exit status (non-zero: harness error)
