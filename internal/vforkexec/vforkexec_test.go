@@ -56,6 +56,12 @@ func runScript(flags uintptr, script string) (unix.WaitStatus, string, error) {
 	return ws, string(out), err
 }
 
+func needSupported(t *testing.T) {
+	if !supported {
+		t.Skipf("no vfork trampoline on %s: helpers use os/exec there", runtime.GOARCH)
+	}
+}
+
 func field(status, name string) string {
 	for _, line := range strings.Split(status, "\n") {
 		if v, ok := strings.CutPrefix(line, name+":"); ok {
@@ -69,6 +75,7 @@ func field(status, name string) string {
 // setgroups denied, with every capability there (the maps were written
 // before the exec), and starts with no handler, no blocked signal.
 func TestStartMapsRoot(t *testing.T) {
+	needSupported(t)
 	self, err := os.Readlink("/proc/self/ns/user")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +106,7 @@ func TestStartMapsRoot(t *testing.T) {
 // Without a user namespace nothing is mapped: the child is in the
 // caller's user namespace, with the caller's ids, in its new namespaces.
 func TestStartWithoutUserNamespace(t *testing.T) {
+	needSupported(t)
 	self, err := os.Readlink("/proc/self/ns/user")
 	if err != nil {
 		t.Fatal(err)
@@ -123,6 +131,7 @@ func TestStartWithoutUserNamespace(t *testing.T) {
 // A child that cannot exec fails Start with the step and errno, and is
 // reaped; a clone the kernel refuses wraps the kernel's errno.
 func TestStartFailures(t *testing.T) {
+	needSupported(t)
 	_, _, err := Start(Attr{Path: "/nonexistent/nscheck", Argv: []string{"x"}, Cloneflags: unix.CLONE_NEWUSER})
 	if !errors.Is(err, unix.ENOENT) || !strings.Contains(err.Error(), "execve") {
 		t.Errorf("exec of a missing file: want execve ENOENT, got %v", err)
@@ -145,6 +154,7 @@ func TestStartFailures(t *testing.T) {
 
 // The calling thread's signal mask is what it was before Start.
 func TestStartRestoresMask(t *testing.T) {
+	needSupported(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	before := threadField(t, "SigBlk")
@@ -194,6 +204,7 @@ func TestEligible(t *testing.T) {
 
 // Many starts leave no child and no fd behind.
 func TestStartLeavesNothing(t *testing.T) {
+	needSupported(t)
 	fds := func() int {
 		ents, err := os.ReadDir("/proc/self/fd")
 		if err != nil {
@@ -219,6 +230,7 @@ func TestStartLeavesNothing(t *testing.T) {
 // goroutines are preempted, all succeed: the child borrows the stack of a
 // goroutine that neither moves nor runs until the child has exec'd.
 func TestStartConcurrent(t *testing.T) {
+	needSupported(t)
 	stop := make(chan struct{})
 	garbage := make(chan int)
 	go func() {
