@@ -150,7 +150,7 @@ func newPlan(a Attr) (*plan, error) {
 		return nil, fmt.Errorf("vforkexec: %d files, at most %d", len(a.Files), maxFiles)
 	}
 	p := &plan{
-		flags:  a.Cloneflags | unix.CLONE_VM | unix.CLONE_VFORK | unix.CLONE_PIDFD | uintptr(unix.SIGCHLD),
+		flags:  a.Cloneflags | unix.CLONE_VM | unix.CLONE_VFORK | pidfdFlag | uintptr(unix.SIGCHLD),
 		pidfd:  -1,
 		ppid:   uintptr(os.Getpid()),
 		mapIDs: a.Cloneflags&unix.CLONE_NEWUSER != 0,
@@ -175,10 +175,15 @@ func newPlan(a Attr) (*plan, error) {
 	return p, nil
 }
 
+// pidfdFlag asks clone for a pidfd; a variable for the test of kernels
+// before 5.2, which reject it.
+var pidfdFlag uintptr = unix.CLONE_PIDFD
+
 // Start creates the child and returns once it has exec'd: its pid and a
-// pidfd for it (the caller closes the pidfd and reaps the child). An
-// error from the clone wraps the kernel's errno; one from the child names
-// the step that failed, wraps its errno, and the child is reaped.
+// pidfd for it, or -1 on a kernel before 5.2, which has no CLONE_PIDFD
+// (the caller closes the pidfd and reaps the child). An error from the
+// clone wraps the kernel's errno; one from the child names the step that
+// failed, wraps its errno, and the child is reaped.
 func Start(a Attr) (pid, pidfd int, err error) {
 	if !supported {
 		return 0, -1, fmt.Errorf("vforkexec: not supported on %s", runtime.GOARCH)
@@ -191,6 +196,12 @@ func Start(a Attr) (pid, pidfd int, err error) {
 	// the child is about.
 	syscall.ForkLock.Lock()
 	r, errno := spawn(p)
+	if errno == unix.EINVAL && p.flags&pidfdFlag != 0 {
+		// A kernel without CLONE_PIDFD says EINVAL, as one without a
+		// namespace type does: ask again without it to know which.
+		p.flags &^= pidfdFlag
+		r, errno = spawn(p)
+	}
 	syscall.ForkLock.Unlock()
 	for _, f := range a.Files {
 		runtime.KeepAlive(f)
@@ -201,7 +212,9 @@ func Start(a Attr) (pid, pidfd int, err error) {
 	}
 	pid, pidfd = int(r), int(p.pidfd)
 	if p.step != stepNone {
-		unix.Close(pidfd)
+		if pidfd >= 0 {
+			unix.Close(pidfd)
+		}
 		for {
 			if _, werr := unix.Wait4(pid, nil, 0, nil); werr != unix.EINTR {
 				break

@@ -273,3 +273,28 @@ func TestStartConcurrent(t *testing.T) {
 	close(stop)
 	<-garbage
 }
+
+// On a kernel that rejects CLONE_PIDFD (before 5.2), Start clones again
+// without it and returns no pidfd. The rejection is played here by a flag
+// that makes every clone with it invalid (CLONE_FS with CLONE_NEWUSER).
+func TestStartWithoutPidfd(t *testing.T) {
+	needSupported(t)
+	defer func(f uintptr) { pidfdFlag = f }(pidfdFlag)
+	pidfdFlag = unix.CLONE_FS
+	pid, pidfd, err := Start(Attr{Path: "/bin/true", Argv: []string{"true"}, Cloneflags: unix.CLONE_NEWUSER})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pidfd != -1 {
+		t.Errorf("pidfd %d, want -1", pidfd)
+		unix.Close(pidfd)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(pid, &ws, 0, nil); err != nil || ws.ExitStatus() != 0 {
+		t.Errorf("child: %v, %v", ws, err)
+	}
+	// An invalid clone is still refused: both attempts fail.
+	if _, _, err := Start(Attr{Path: "/bin/true", Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_THREAD}); !errors.Is(err, unix.EINVAL) {
+		t.Errorf("clone with CLONE_THREAD without CLONE_SIGHAND: %v, want EINVAL", err)
+	}
+}
