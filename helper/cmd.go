@@ -32,6 +32,11 @@ type Spec struct {
 	GIDMappings []syscall.SysProcIDMap
 	// Credential, when set, makes the helper run as another uid/gid.
 	Credential *syscall.Credential
+	// Fork makes the clone a fork rather than a vfork (CLONE_VM), for the
+	// kernels that refuse CLONE_VM into a pending time namespace (6.1).
+	// Only a child that gets a user namespace can be forked (os/exec
+	// vforks every other one): it needs CLONE_NEWUSER among Cloneflags.
+	Fork bool
 	// Hold keeps the helper alive after its reply until Release.
 	Hold bool
 	// Timeout bounds the helper; zero means DefaultTimeout.

@@ -59,6 +59,9 @@ func Live() int {
 // A reply that carries an action error is returned as that *Error together
 // with the Process, which must still be released.
 func Start(ctx context.Context, s Spec) (*Process, error) {
+	if s.Fork && s.Cloneflags&unix.CLONE_NEWUSER == 0 {
+		return nil, fmt.Errorf("helper %s: Fork needs CLONE_NEWUSER (os/exec forks only a child that gets a user namespace)", s.Action)
+	}
 	req, err := RequestLine(s)
 	if err != nil {
 		return nil, err
@@ -79,7 +82,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: NewCappedBuffer(StderrCap), done: make(chan struct{})}
 	p.deadline = time.Now().Add(s.timeout())
 	cmd := Command(s, repW, reqR)
-	if vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
+	if !s.Fork && vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
 		err = p.vfork(cmd)
 	} else {
 		err = p.exec(cmd)
@@ -114,7 +117,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 }
 
 // exec starts the helper with os/exec: credentials, id maps the parent
-// must write, time namespaces.
+// must write, time namespaces, Spec.Fork.
 func (p *Process) exec(cmd *exec.Cmd) error {
 	cmd.Stderr = p.stderr
 	cmd.SysProcAttr.PidFD = &p.pidfd

@@ -206,14 +206,16 @@ func TestCloneRefusalIsStartError(t *testing.T) {
 	assertNoneLive(t)
 }
 
-// Helpers vforkexec leaves to os/exec: a time namespace, and maps that
-// the parent writes.
+// Helpers vforkexec leaves to os/exec: a time namespace, maps that the
+// parent writes, and Spec.Fork (which needs a user namespace).
 func TestExecPathHelpers(t *testing.T) {
 	needRoot(t)
 	identity := []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 65536}}
+	root, rootGID := RootMapping()
 	for name, s := range map[string]Spec{
 		"time namespace": {Cloneflags: unix.CLONE_NEWTIME},
 		"identity maps":  {Cloneflags: unix.CLONE_NEWUSER, UIDMappings: identity, GIDMappings: identity},
+		"fork":           {Cloneflags: unix.CLONE_NEWUSER, UIDMappings: root, GIDMappings: rootGID, Fork: true},
 	} {
 		s.Action = "test.ids"
 		var ids idFacts
@@ -224,6 +226,9 @@ func TestExecPathHelpers(t *testing.T) {
 		if ids.UID != 0 {
 			t.Errorf("%s: helper's ids %+v, want uid 0", name, ids)
 		}
+	}
+	if err := Run(context.Background(), Spec{Action: "test.echo", Fork: true}, nil); err == nil || !strings.Contains(err.Error(), "Fork needs CLONE_NEWUSER") {
+		t.Errorf("Fork without a user namespace: %v", err)
 	}
 	assertNoneLive(t)
 }

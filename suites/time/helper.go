@@ -79,7 +79,7 @@ type setupFacts struct {
 	Before      []writeResult `json:"before,omitempty"`
 	Child       *clockFacts   `json:"child,omitempty"`
 	// ChildForked says why the child got a user namespace of its own:
-	// this kernel refused the vfork os/exec uses.
+	// this kernel refused the vfork helpers are started with.
 	ChildForked string        `json:"child_forked,omitempty"`
 	After       []writeResult `json:"after,omitempty"`
 }
@@ -117,11 +117,11 @@ func setup(a setupArgs) (any, error) {
 		if err != nil && a.Unshare && helper.Errno(err) == unix.EINVAL {
 			// Kernels before the time namespace was switched at exec
 			// (6.1 does, 6.12 does not) refuse clone(CLONE_VM), the vfork
-			// Go's os/exec uses, while time_for_children differs from the
-			// caller's. os/exec forks instead of vforking a child that gets
-			// a user namespace of its own: the child still enters the new
-			// time namespace at clone.
-			s := helper.Spec{Action: "time.clocks", Cloneflags: unix.CLONE_NEWUSER}
+			// helpers are started with, while time_for_children differs
+			// from the caller's. A child that gets a user namespace of its
+			// own can be forked instead (Spec.Fork): it still enters the
+			// new time namespace at clone.
+			s := helper.Spec{Action: "time.clocks", Cloneflags: unix.CLONE_NEWUSER, Fork: true}
 			s.UIDMappings, s.GIDMappings = helper.RootMapping()
 			if ferr := helper.Run(context.Background(), s, f.Child); ferr != nil {
 				return nil, &helper.Error{Op: vforkRefusedOp, Errno: int(unix.EINVAL), Msg: fmt.Sprintf("%v; forked with CLONE_NEWUSER instead: %v", err, ferr)}
@@ -190,7 +190,7 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 	p, err := t.Start(s)
 	var he *helper.Error
 	if errors.As(err, &he) && he.Op == vforkRefusedOp {
-		return nil, f, prop.Skip("this kernel refuses a vfork-style clone (CLONE_VM, which Go's os/exec uses to start the helper's child) into a pending time namespace, and a forked child with a user namespace of its own could not be started either (EINVAL: %s); newer kernels (6.12 passes) switch the time namespace at exec and allow it; run the time properties on such a kernel, or allow user namespaces", he.Msg)
+		return nil, f, prop.Skip("this kernel refuses a vfork-style clone (CLONE_VM, with which helpers are started) into a pending time namespace, and a forked child with a user namespace of its own could not be started either (EINVAL: %s); newer kernels (6.12 passes) switch the time namespace at exec and allow it; run the time properties on such a kernel, or allow user namespaces", he.Msg)
 	}
 	if helper.Errno(err) == unix.EINVAL && p != nil {
 		return nil, f, noTimeNS
