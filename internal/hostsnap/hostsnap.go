@@ -96,10 +96,11 @@ func Take() (Snapshot, error) {
 	return s, nil
 }
 
-// transientCgroups lists the cgroups named prop.NamePrefix* under this
-// process's own cgroup2 cgroup: where the cgroup properties make theirs.
-// Other cgroups come and go with the host's own services and are not
-// nscheck's to watch. ok is false without a cgroup2 hierarchy.
+// transientCgroups lists this run's cgroups (prop.RunNamePrefix) under
+// this process's own cgroup2 cgroup: where the cgroup properties make
+// theirs. Other cgroups come and go with the host's own services, or
+// belong to another run beside this one, and are not this run's to watch.
+// ok is false without a cgroup2 hierarchy.
 func transientCgroups() (dirs []string, ok bool) {
 	cgs, err := procfile.ReadCgroups(0)
 	if err != nil {
@@ -109,6 +110,7 @@ func transientCgroups() (dirs []string, ok bool) {
 	if err != nil {
 		return nil, false
 	}
+	prefix := prop.RunNamePrefix()
 	for _, c := range cgs {
 		if c.HierarchyID != 0 {
 			continue
@@ -122,7 +124,7 @@ func transientCgroups() (dirs []string, ok bool) {
 			return nil, false
 		}
 		for _, e := range entries {
-			if e.IsDir() && strings.HasPrefix(e.Name(), prop.NamePrefix) {
+			if e.IsDir() && strings.HasPrefix(e.Name(), prefix) {
 				dirs = append(dirs, filepath.Join(own, e.Name()))
 			}
 		}

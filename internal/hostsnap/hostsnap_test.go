@@ -82,8 +82,8 @@ func TestHelpersLeftFindsAndKillsTaggedProcesses(t *testing.T) {
 	}
 }
 
-// A cgroup of nscheck's left under this process's own is a host change;
-// cgroups of other names are the host's business.
+// A cgroup of this run's left under this process's own is a host change;
+// cgroups of other names, another run's included, are not this run's.
 func TestTakeListsTransientCgroups(t *testing.T) {
 	cgs, err := procfile.ReadCgroups(0)
 	if err != nil {
@@ -102,9 +102,10 @@ func TestTakeListsTransientCgroups(t *testing.T) {
 	if own == "" {
 		t.Skip("no cgroup2 hierarchy here (no 0:: line in /proc/self/cgroup, or it is not mounted)")
 	}
-	ours := filepath.Join(own, prop.UniqueName(prop.NamePrefix))
+	ours := filepath.Join(own, prop.UniqueName(prop.RunNamePrefix()))
 	theirs := filepath.Join(own, prop.UniqueName("other-"))
-	for _, dir := range []string{ours, theirs} {
+	anotherRun := filepath.Join(own, prop.UniqueName(prop.NamePrefix+"1-another-run-"))
+	for _, dir := range []string{ours, theirs, anotherRun} {
 		if err := os.Mkdir(dir, 0o755); err != nil {
 			t.Skipf("cannot create a cgroup under %s (run as root): %v", own, err)
 		}
@@ -114,8 +115,8 @@ func TestTakeListsTransientCgroups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Contains(before["cgroups"], ours) || slices.Contains(before["cgroups"], theirs) {
-		t.Fatalf("cgroups %q: want %s listed and not %s", before["cgroups"], ours, theirs)
+	if !slices.Equal(before["cgroups"], []string{ours}) {
+		t.Fatalf("cgroups %q: want only %s listed, not %s or %s", before["cgroups"], ours, theirs, anotherRun)
 	}
 	if err := os.Remove(ours); err != nil {
 		t.Fatal(err)

@@ -154,8 +154,14 @@ func InInitialUserNS() bool {
 
 // NamePrefix begins the names of the objects checks create where the host
 // could see them if something went wrong (the transient cgroups under the
-// observer's own, which the host guard lists by it).
+// observer's own).
 const NamePrefix = "nscheck-"
+
+// RunNamePrefix is NamePrefix followed by this run's tag (helper.RunTag,
+// which helpers inherit): the host guard lists the objects of this run by
+// it, not those of another run going on beside it (test packages run in
+// parallel, fleets run nscheck from several jobs at once).
+func RunNamePrefix() string { return NamePrefix + helper.RunTag() + "-" }
 
 // UniqueName returns prefix followed by 8 random hex digits: names of the
 // objects a check creates never collide with the host's or another run's.

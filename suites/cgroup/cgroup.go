@@ -138,7 +138,7 @@ func place(t *prop.Trial) (*placed, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(base, prop.UniqueName(prop.NamePrefix))
+	dir := filepath.Join(base, prop.UniqueName(prop.RunNamePrefix()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
 			return nil, prop.Skip("cannot create a transient cgroup under its own (%v): run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)", err)
