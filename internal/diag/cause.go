@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nscheck/nscheck/internal/caps"
 	"github.com/nscheck/nscheck/internal/kconfig"
 )
 
@@ -234,6 +235,9 @@ func (f *facts) eperm(what string, typs []string, unpriv bool) Cause {
 				Fixes: []Fix{{Commands: []string{"sudo nscheck run"}, Note: "or run rootless: properties that work in a user namespace of their own still run"}},
 			}
 		}
+		if c, ok := f.missingIDCaps(what, typs); ok {
+			return c
+		}
 		if f.self.Seccomp == "filter" {
 			return seccomp
 		}
@@ -266,6 +270,46 @@ func (f *facts) eperm(what string, typs []string, unpriv bool) Cause {
 		return Cause{Text: what + " failed with EPERM under AppArmor's userns restriction", Knob: knobAARestrict, Fixes: appArmorFixes()}
 	}
 	return Cause{Text: what + " failed with EPERM without privilege: a distro policy or LSM denies unprivileged namespaces (in a chroot, or an id not mapped in this user namespace, also give EPERM)"}
+}
+
+// idCaps are what root needs to give a helper a user namespace with id
+// maps written by its parent (CAP_SETUID, CAP_SETGID; CAP_SETFCAP to map
+// root, since Linux 5.12) or to start it as another user.
+var idCaps = []caps.Cap{unix.CAP_SETUID, unix.CAP_SETGID, unix.CAP_SETFCAP}
+
+// missingIDCaps explains an EPERM met by root creating a user namespace
+// (typs holds "user") or switching a helper to another user (typs empty) by
+// the capabilities of idCaps that nscheck lacks.
+func (f *facts) missingIDCaps(what string, typs []string) (Cause, bool) {
+	if len(typs) > 0 && !slices.Contains(typs, "user") {
+		return Cause{}, false
+	}
+	s, err := caps.Self()
+	if err != nil {
+		return Cause{}, false
+	}
+	var missing, flags []string
+	for _, c := range idCaps {
+		if !s.Effective.Has(c) || !s.Bounding.Has(c) {
+			missing = append(missing, c.String())
+			flags = append(flags, "-"+c.Flag())
+		}
+	}
+	if len(missing) == 0 {
+		return Cause{}, false
+	}
+	if len(typs) == 0 {
+		what = "starting a helper as another user"
+	}
+	where := "the initial user namespace"
+	if !f.self.InitialUserNS() {
+		where = "nscheck's user namespace"
+	}
+	return Cause{
+		Text:  fmt.Sprintf("%s failed with EPERM: nscheck lacks %s (in %s), which writing a helper's uid_map and gid_map (or switching its user) needs", what, strings.Join(missing, ", "), where),
+		Knob:  strings.Join(missing, ","),
+		Fixes: []Fix{{Note: fmt.Sprintf("run nscheck with %s: do not drop them (setpriv --bounding-set=%s), or add them to the container (docker run --cap-add ...)", strings.Join(missing, ", "), strings.Join(flags, ","))}},
+	}, true
 }
 
 func kernelOptionsFix(enable []string) Fix {

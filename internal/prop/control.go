@@ -101,9 +101,8 @@ func runSandbox(a sandboxArgs) (any, error) {
 			return t.obs, nil
 		}
 	}
-	var skip *SkipError
-	if errors.As(err, &skip) {
-		return nil, &helper.Error{Op: skipOp, Msg: skip.Reason}
+	if reason, ok := SkipReason(err); ok {
+		return nil, &helper.Error{Op: skipOp, Msg: reason}
 	}
 	return nil, err
 }
@@ -116,14 +115,13 @@ const skipOp = "skip"
 // its namespaces (the sandbox's, or those of a helper inside it), into a
 // SkipError.
 func asSkip(err error) (*SkipError, bool) {
-	const prefix = "the negative control cannot run here: "
 	var e *helper.Error
 	if errors.As(err, &e) && e.Op == skipOp {
-		return &SkipError{Reason: prefix + e.Msg}, true
+		return &SkipError{Reason: e.Msg}, true
 	}
 	if se, ok := helper.Refused(err); ok {
 		if reason := ExplainStart(se); reason != "" {
-			return &SkipError{Reason: prefix + reason}, true
+			return &SkipError{Reason: reason}, true
 		}
 	}
 	return nil, false

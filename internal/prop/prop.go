@@ -51,8 +51,15 @@ type Property struct {
 	// NoControl, when set, says why a control is impossible by nature (an
 	// EPERM check, say); the report then shows control "not-run".
 	NoControl string
+	// Premises are what must hold for the check to mean anything, besides
+	// the ones every property has (AllPremises): a property whose premise
+	// does not hold is skipped with the cause and the fix.
+	Premises []Premise
+	// Tags are labels beyond prop:, ns: and needs: (cve:CVE-YYYY-NNNN).
+	Tags []string
 	// Check runs the property. It returns an error only when the check
-	// could not be carried out (a harness error, or a *SkipError).
+	// could not be carried out: a harness error, or an environment that
+	// cannot run it (a *SkipError, an *UnmetError).
 	Check func(t *Trial) error
 }
 
@@ -64,7 +71,7 @@ func (p *Property) Namespace() string {
 
 // Labels are the Ginkgo labels of the property's spec.
 func (p *Property) Labels() []string {
-	return []string{"prop:" + p.ID, "ns:" + p.Namespace(), "needs:" + string(p.Needs)}
+	return append([]string{"prop:" + p.ID, "ns:" + p.Namespace(), "needs:" + string(p.Needs)}, p.Tags...)
 }
 
 var (

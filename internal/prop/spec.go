@@ -2,9 +2,6 @@ package prop
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
@@ -60,63 +57,27 @@ func Evaluate(ctx context.Context, p *Property) Evaluation {
 }
 
 func evaluate(ctx context.Context, p *Property) Evaluation {
-	var ev Evaluation
+	if err := p.CheckPremises(ctx); err != nil {
+		return Judge(p, err, Run{}, Run{})
+	}
 	rootless := !Capable()
-	if p.Needs == NeedRoot && !IsRoot() {
-		ev.Skip = "needs root (CAP_SYS_ADMIN in the initial user namespace); run nscheck as root"
-		ev.Control = ControlNotRun
-		return ev
-	}
-	type controlRun struct {
-		obs Observation
-		err error
-	}
-	var control chan controlRun
+	var control chan Run
 	if p.NoControl == "" {
-		control = make(chan controlRun, 1)
+		control = make(chan Run, 1)
 		go func() {
 			obs, err := runControl(ctx, p, rootless)
-			control <- controlRun{obs, err}
+			if skip, ok := asSkip(err); ok {
+				err = skip
+			}
+			control <- Run{obs, err}
 		}()
 	}
 	obs, err := runReal(ctx, p, rootless)
-	ev.Evidence, ev.Leaks = obs.Evidence, obs.Leaks
-	var c controlRun
+	var c Run
 	if control != nil {
 		c = <-control
 	}
-	if err != nil {
-		var skip *SkipError
-		if errors.As(err, &skip) {
-			ev.Skip = skip.Reason
-		} else {
-			ev.Err = err
-		}
-		ev.Control = ControlNotRun
-		ev.ControlReason = "the real check did not complete"
-		return ev
-	}
-	if p.NoControl != "" {
-		ev.Control, ev.ControlReason = ControlNotRun, p.NoControl
-		return ev
-	}
-	ev.ControlEvidence = c.obs.Evidence
-	if skip, ok := asSkip(c.err); ok {
-		ev.Skip = skip.Reason
-		ev.Control, ev.ControlReason = ControlNotRun, skip.Reason
-		return ev
-	}
-	switch {
-	case c.err != nil:
-		ev.Err = fmt.Errorf("control: %w", c.err)
-		ev.Control, ev.ControlReason = ControlNotRun, c.err.Error()
-	case len(c.obs.Leaks) > 0:
-		ev.Control, ev.ControlReason = ControlDetected, strings.Join(c.obs.Leaks, "; ")
-	default:
-		ev.Control = ControlMissed
-		ev.ControlReason = "no leak seen with " + flagName(p.Flag) + " withheld"
-	}
-	return ev
+	return Judge(p, nil, Run{obs, err}, c)
 }
 
 func runReal(ctx context.Context, p *Property, rootless bool) (Observation, error) {

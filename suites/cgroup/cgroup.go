@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/caps"
 	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
@@ -140,6 +141,10 @@ func place(t *prop.Trial) (*placed, error) {
 	}
 	dir := filepath.Join(base, prop.UniqueName(prop.RunNamePrefix()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
+		if s, cerr := caps.Self(); cerr == nil && os.Geteuid() == 0 && errors.Is(err, os.ErrPermission) && !s.Effective.Has(unix.CAP_DAC_OVERRIDE) {
+			return nil, prop.Unmet(fmt.Sprintf("cannot create a transient cgroup under its own (%v): the directory is not writable by its mode and nscheck lacks CAP_DAC_OVERRIDE (in %s)", err, prop.UserNSName()),
+				"give nscheck CAP_DAC_OVERRIDE (do not drop it from the bounding set; docker run --cap-add DAC_OVERRIDE)")
+		}
 		if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
 			return nil, prop.Skip("cannot create a transient cgroup under its own (%v): run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)", err)
 		}

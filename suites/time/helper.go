@@ -204,8 +204,19 @@ func start(t *prop.Trial, a setupArgs) (*helper.Process, setupFacts, error) {
 	if f.ChildForked != "" {
 		t.Inside("child started", f.ChildForked)
 	}
+	for _, w := range f.Before {
+		if w.is(unix.EPERM) {
+			// Refused for want of privilege, not for a rule of the time
+			// namespace: the check cannot tell anything.
+			return nil, f, prop.Unmet("writing timens_offsets was refused with EPERM ("+w.String()+"): the helper lacks CAP_SYS_TIME in the user namespace that owns its time namespace",
+				"give nscheck CAP_SYS_TIME (do not drop it from the bounding set; docker run --cap-add SYS_TIME)")
+		}
+	}
 	return p, f, nil
 }
+
+// sysTime is the premise of every property that writes offsets.
+var sysTime = prop.Capability(unix.CAP_SYS_TIME, "writing /proc/<pid>/timens_offsets")
 
 // vforkRefusedOp marks the helper's report that its child could not be
 // started into the new time namespace.

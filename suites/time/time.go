@@ -27,35 +27,39 @@ func offset(clock int32, d time.Duration) []timens.Offset {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "time.monotonic-offset",
-	Title: "a CLOCK_MONOTONIC offset applies inside a new time namespace, alike through the vDSO and clock_gettime(2); the host's clock is unchanged",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWTIME,
-	Check: monotonicOffset,
+	ID:       "time.monotonic-offset",
+	Title:    "a CLOCK_MONOTONIC offset applies inside a new time namespace, alike through the vDSO and clock_gettime(2); the host's clock is unchanged",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWTIME,
+	Premises: []prop.Premise{sysTime},
+	Check:    monotonicOffset,
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "time.boottime-offset",
-	Title: "a CLOCK_BOOTTIME offset shows in /proc/uptime inside a new time namespace only",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWTIME,
-	Check: boottimeOffset,
+	ID:       "time.boottime-offset",
+	Title:    "a CLOCK_BOOTTIME offset shows in /proc/uptime inside a new time namespace only",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWTIME,
+	Premises: []prop.Premise{sysTime},
+	Check:    boottimeOffset,
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "time.realtime-rejected",
-	Title: "an offset for CLOCK_REALTIME is rejected (EINVAL) while one for CLOCK_MONOTONIC is taken",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWTIME,
-	Check: realtimeRejected,
+	ID:       "time.realtime-rejected",
+	Title:    "an offset for CLOCK_REALTIME is rejected (EINVAL) while one for CLOCK_MONOTONIC is taken",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWTIME,
+	Premises: []prop.Premise{sysTime},
+	Check:    realtimeRejected,
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "time.offsets-frozen",
-	Title: "offsets of a time namespace cannot be changed once a process has entered it (EACCES), from inside or from the host",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWTIME,
-	Check: offsetsFrozen,
+	ID:       "time.offsets-frozen",
+	Title:    "offsets of a time namespace cannot be changed once a process has entered it (EACCES), from inside or from the host",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWTIME,
+	Premises: []prop.Premise{sysTime},
+	Check:    offsetsFrozen,
 })
 
 var _ = prop.Register(prop.Property{

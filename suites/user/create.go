@@ -60,9 +60,10 @@ var _ = prop.Register(prop.Property{
 	Title: "a non-root uid (65534) can create a user namespace, and UTS and IPC namespaces inside it",
 	// Dropping to another uid needs root; the knobs that disable
 	// unprivileged user namespaces become skips that name them.
-	Needs: prop.NeedRoot,
-	Flag:  unix.CLONE_NEWUSER,
-	Check: unprivilegedCreate,
+	Needs:    prop.NeedRoot,
+	Flag:     unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534")},
+	Check:    unprivilegedCreate,
 })
 
 type createFacts struct {
@@ -199,11 +200,12 @@ const (
 )
 
 var _ = prop.Register(prop.Property{
-	ID:    "user.nesting-limit",
-	Title: "user namespaces nest 33 deep below the initial one; creating one more fails (ENOSPC, EUSERS before Linux 4.9)",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWUSER,
-	Check: nestingLimit,
+	ID:       "user.nesting-limit",
+	Title:    "user namespaces nest 33 deep below the initial one; creating one more fails (ENOSPC, EUSERS before Linux 4.9)",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETFCAP, "mapping root into nested user namespaces").AsRoot()},
+	Check:    nestingLimit,
 })
 
 type nestArgs struct {

@@ -67,11 +67,12 @@ var _ = prop.Register(prop.Property{
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "user.file-owner-mapped",
-	Title: "a file created by root inside a new user namespace is owned on the host by the outside uid and gid root maps to",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWUSER,
-	Check: fileOwnerMapped,
+	ID:       "user.file-owner-mapped",
+	Title:    "a file created by root inside a new user namespace is owned on the host by the outside uid and gid root maps to",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{prop.Capability(unix.CAP_CHOWN, "giving a file to an unmapped owner").AsRoot()},
+	Check:    fileOwnerMapped,
 })
 
 var _ = prop.Register(prop.Property{

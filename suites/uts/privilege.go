@@ -58,9 +58,10 @@ var _ = prop.Register(prop.Property{
 		"control: the same attempt with privilege kept is allowed",
 	// Root is needed to drop to another uid. The control does not withhold
 	// a namespace: it keeps the privilege (see unprivilegedDenied).
-	Needs: prop.NeedRoot,
-	Flag:  unix.CLONE_NEWUTS,
-	Check: unprivilegedDenied,
+	Needs:    prop.NeedRoot,
+	Flag:     unix.CLONE_NEWUTS,
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534"), prop.Capability(unix.CAP_SYS_PTRACE, "reading the ns files of a helper that runs as another user")},
+	Check:    unprivilegedDenied,
 })
 
 // unprivilegedDenied has a helper, dropped to Nobody, try to create a UTS
