@@ -191,8 +191,8 @@ func namespaceOf(d diag.Diagnosis, typ string) diag.Namespace {
 func TestInjectedMaxUTSZeroSkips(t *testing.T) {
 	needRoot(t)
 	res := inUserNS(t, "uts", 1, "", "run", "--label-filter", "ns:uts && needs:userns", "--json", "-")
-	if res.code != 0 {
-		t.Errorf("exit %d (skips must not fail the run)\n%s", res.code, res.stderr)
+	if res.code != exitNothing {
+		t.Errorf("exit %d, want %d (all skipped: nothing verified, nothing failed)\n%s", res.code, exitNothing, res.stderr)
 	}
 	rep, d := decodeRun(t, res)
 	assertSkippedFor(t, rep, "user.max_uts_namespaces", 2)
@@ -230,8 +230,8 @@ func TestInjectedMaxUserZeroEnv(t *testing.T) {
 func TestInjectedUnprivilegedUsernsDeniedSkips(t *testing.T) {
 	needRoot(t)
 	res := inUserNS(t, "user", 65536, "1000", "run", "--label-filter", "needs:userns && ns: containsAny {uts, ipc, pid, mnt}", "--json", "-")
-	if res.code != 0 {
-		t.Errorf("exit %d\n%s", res.code, res.stderr)
+	if res.code != exitNothing {
+		t.Errorf("exit %d, want %d (all skipped)\n%s", res.code, exitNothing, res.stderr)
 	}
 	rep, d := decodeRun(t, res)
 	if rep.Privilege.Mode != "rootless" || rep.Privilege.EUID != 1000 {

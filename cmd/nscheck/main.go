@@ -24,6 +24,10 @@ const (
 	exitOK    = 0 // nothing failed
 	exitFail  = 1 // a property failed, a regression, a run error
 	exitUsage = 2 // bad flags or bad input
+	// exitNothing: no property failed, and none passed either: a run that
+	// verified nothing (every property skipped, or none selected) must not
+	// look green to CI. 4 is kselftest's "skip".
+	exitNothing = 4
 )
 
 // command is one subcommand. Each lives in its own file and registers
@@ -86,7 +90,9 @@ Commands:
 	}
 	fmt.Fprint(w, `
 Without a command, nscheck runs "run". "nscheck COMMAND --help" describes one.
-Exit codes: 0 nothing failed, 1 a property failed (or a run error), 2 bad usage or input.
+Exit codes: 0 nothing failed and something was verified, 1 a property failed
+(or a run error, or a --require'd property was skipped), 2 bad usage or input,
+4 nothing failed but nothing was verified either (every property skipped).
 `)
 }
 

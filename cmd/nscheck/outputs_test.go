@@ -206,11 +206,12 @@ func readReport(t *testing.T, path string) *report.Report {
 	return rep
 }
 
-// A run that matches nothing still writes a valid report (results: []).
+// A run that matches nothing still writes a valid report (results: []),
+// and exits 4: it verified nothing.
 func TestEmptyRunReportValid(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.json")
 	res := nscheck(t, "run", "--no-guard", "--focus", "no-such-property", "--json", path)
-	if res.code != 0 || !strings.Contains(res.stderr, "no property matched") {
+	if res.code != exitNothing || !strings.Contains(res.stderr, "no property matched") {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
 	}
 	if rep := readReport(t, path); len(rep.Results) != 0 {

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
@@ -24,6 +25,7 @@ func runCmd(args []string) int {
 	files := addOutputFlags(fs, true)
 	host := fs.String("host", "", "name the machine in the report as `NAME` (default: the hostname; e.g. a Kubernetes node name)")
 	labels := fs.String("label-filter", "", "run only properties whose labels match `EXPR` (prop:<id>, ns:<type>, needs:root|userns)")
+	require := fs.String("require", "", "the properties whose labels match `EXPR` (as for --label-filter; e.g. 'needs:userns') must pass here: a skip of any of them fails the run")
 	var focus stringList
 	fs.Var(&focus, "focus", "run only properties whose id or title matches `REGEX` (repeatable)")
 	verbose := fs.Bool("verbose", false, "print the evidence of every property")
@@ -72,6 +74,19 @@ func runCmd(args []string) int {
 	if err := opts.Validate(); err != nil {
 		return fail(exitUsage, "run: %v", err)
 	}
+	var required []string
+	if *require != "" {
+		props, err := runner.Selected(runner.Options{LabelFilter: *require})
+		if err != nil {
+			return fail(exitUsage, "run: --require: %s", strings.TrimPrefix(err.Error(), "--label-filter: "))
+		}
+		if len(props) == 0 {
+			return fail(exitUsage, "run: --require %q matches no property (see nscheck list)", *require)
+		}
+		for _, p := range props {
+			required = append(required, p.ID)
+		}
+	}
 	rep, err := runner.Run(opts)
 	if live != nil {
 		live.done()
@@ -82,6 +97,7 @@ func runCmd(args []string) int {
 	if *host != "" {
 		rep.Host = *host
 	}
+	rep.Require(required)
 	text := os.Stdout
 	if *jsonOut == "-" || files.stdout() {
 		text = os.Stderr // stdout carries the JSON (or another report)
@@ -105,8 +121,12 @@ func runCmd(args []string) int {
 	if len(rep.Results) == 0 {
 		fmt.Fprintln(os.Stderr, "nscheck: no property matched the filters")
 	}
-	if !rep.OK() {
+	switch {
+	case !rep.OK():
 		return exitFail
+	case rep.NothingVerified():
+		fmt.Fprintf(os.Stderr, "nscheck: %s (exit %d): see the skip reasons, or `nscheck env`\n", rep.Verified(), exitNothing)
+		return exitNothing
 	}
 	return exitOK
 }

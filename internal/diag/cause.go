@@ -95,6 +95,13 @@ func (f *facts) cause(errno syscall.Errno, typs []string, unpriv bool) (Cause, b
 		return f.eacces(what), true
 	case unix.EPERM:
 		return f.eperm(what, typs, unpriv), true
+	case unix.ENOSYS:
+		// clone3 is the only way to ask for CLONE_NEWTIME at clone time.
+		return Cause{
+			Text:  what + " failed with ENOSYS: clone3(2) is refused here (a seccomp filter answers ENOSYS for it, as container engines' default profiles do, so that callers fall back to clone; or a kernel before 5.3), and nscheck needs it for this namespace",
+			Knob:  "seccomp",
+			Fixes: []Fix{{Note: "run nscheck outside the container, or with a seccomp profile that allows clone3 (docker run --security-opt seccomp=unconfined)"}},
+		}, true
 	}
 	return Cause{}, false
 }

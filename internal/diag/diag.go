@@ -54,8 +54,11 @@ type Diagnosis struct {
 	Cgroup     string        `json:"cgroup"`
 	Namespaces []Namespace   `json:"namespaces"`
 	// Problems are the distinct causes found, each with its fixes.
-	Problems []Cause  `json:"problems,omitempty"`
-	Notes    []string `json:"notes,omitempty"`
+	Problems []Cause `json:"problems,omitempty"`
+	// Predictions are the properties of the catalog a run here will skip,
+	// from their premises (not made with NoProbe).
+	Predictions []prop.Prediction `json:"predictions,omitempty"`
+	Notes       []string          `json:"notes,omitempty"`
 }
 
 // ConfigInfo says which kernel config was used and what it says.
@@ -194,6 +197,9 @@ func Diagnose(ctx context.Context, o Options) (*Diagnosis, error) {
 			seen[n.Cause.Text] = true
 			d.Problems = append(d.Problems, *n.Cause)
 		}
+	}
+	if !o.NoProbe {
+		d.Predictions = prop.Predict(ctx, prop.All())
 	}
 	return d, nil
 }

@@ -3,6 +3,7 @@ package diag
 import (
 	"errors"
 	"fmt"
+	"github.com/nscheck/nscheck/internal/caps"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -130,6 +131,17 @@ type Self struct {
 	UIDMap []idRange `json:"uid_map,omitempty"`
 	// Container lists the signs that nscheck runs inside a container.
 	Container []string `json:"container,omitempty"`
+	// EffectiveLacks and BoundingLacks name the capabilities missing from
+	// nscheck's effective and bounding sets (all of them for a non-root
+	// user's effective set).
+	EffectiveLacks []string `json:"effective_lacks"`
+	BoundingLacks  []string `json:"bounding_lacks"`
+	// Proc says whether /proc is of nscheck's own PID namespace: "own",
+	// or what is wrong with it.
+	Proc string `json:"proc"`
+	// Loopback is "up" or "down": the state of lo in nscheck's network
+	// namespace (a new one starts with it down).
+	Loopback string `json:"loopback"`
 }
 
 // InitialUserNS reports whether nscheck runs in the initial user namespace.
@@ -160,7 +172,46 @@ func readSelf() Self {
 		}
 	}
 	s.Container = containerSigns()
+	if c, err := caps.Self(); err == nil {
+		s.EffectiveLacks, s.BoundingLacks = c.Effective.Missing(), c.Bounding.Missing()
+	}
+	s.Proc = procView()
+	s.Loopback = loopback()
 	return s
+}
+
+// procView says whether /proc shows this process under its own PID: a
+// /proc mounted in an ancestor PID namespace (unshare --pid without
+// --mount-proc) shows it under another.
+func procView() string {
+	link, err := os.Readlink("/proc/self")
+	if err != nil {
+		return "unreadable: " + err.Error()
+	}
+	if link != strconv.Itoa(os.Getpid()) {
+		return fmt.Sprintf("of another PID namespace (/proc/self is %s, getpid() is %d)", link, os.Getpid())
+	}
+	return "own"
+}
+
+// loopback reads the flags of lo in this network namespace.
+func loopback() string {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	defer unix.Close(fd)
+	req, err := unix.NewIfreq("lo")
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, req); err != nil {
+		return "unknown: " + err.Error()
+	}
+	if req.Uint16()&unix.IFF_UP == 0 {
+		return "down"
+	}
+	return "up"
 }
 
 // containerSigns looks for the marks container runtimes leave.

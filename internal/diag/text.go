@@ -92,6 +92,8 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 		}
 		p.f("  uid_map: %s\n", strings.Join(m, "; "))
 	}
+	p.f("  capabilities: effective %s; bounding %s\n", lacking(s.EffectiveLacks), lacking(s.BoundingLacks))
+	p.f("  /proc: %s; loopback: %s\n", s.Proc, s.Loopback)
 	if len(s.Container) > 0 {
 		p.f("  inside a container? signs: %s\n", strings.Join(s.Container, "; "))
 	} else {
@@ -100,6 +102,12 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 
 	for _, note := range d.Notes {
 		p.f("note: %s\n", note)
+	}
+	if len(d.Predictions) > 0 {
+		p.f("\nproperties a run here will skip (%d)\n", len(d.Predictions))
+		for _, pr := range d.Predictions {
+			p.f("  %s: %s\n", pr.ID, pr.Skip)
+		}
 	}
 	if len(d.Problems) == 0 {
 		un := len(d.Unavailable())
@@ -120,6 +128,17 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 	un := len(d.Unavailable())
 	p.f("\n%d of %d namespace types available\n", len(d.Namespaces)-un, len(d.Namespaces))
 	return p.err
+}
+
+// lacking says which capabilities a set lacks, in a few words.
+func lacking(names []string) string {
+	switch {
+	case len(names) == 0:
+		return "full"
+	case len(names) > 20:
+		return fmt.Sprintf("lacks %d of them", len(names))
+	}
+	return "lacks " + strings.Join(names, ", ")
 }
 
 func writeFix(p *printer, label string, f Fix) {

@@ -182,7 +182,7 @@ func (pr Premise) AsRoot() Premise {
 }
 
 // rootPremise is what NeedRoot means.
-var rootPremise = Premise{Key: "root", Why: "this root-only property", Probe: func(context.Context) error {
+var rootPremise = Premise{Key: "root", Probe: func(context.Context) error {
 	if IsRoot() {
 		return nil
 	}

@@ -136,6 +136,40 @@ func (r *Report) Sort() {
 // OK reports whether no property failed and the run had no error.
 func (r *Report) OK() bool { return r.Summary.Failed == 0 && len(r.Errors) == 0 }
 
+// Require turns a skip of any of the required properties into an error of
+// the run: on a runner that must verify them (the whole catalog on a
+// privileged CI runner, say) a skip is a failure. A required property
+// that did not run at all is one too.
+func (r *Report) Require(ids []string) {
+	byID := make(map[string]*Result, len(r.Results))
+	for i := range r.Results {
+		byID[r.Results[i].ID] = &r.Results[i]
+	}
+	for _, id := range ids {
+		res, ok := byID[id]
+		switch {
+		case !ok:
+			r.Errors = append(r.Errors, "required (--require) but not run: "+id)
+		case res.State == Skipped:
+			r.Errors = append(r.Errors, "required (--require) but skipped: "+id+": "+res.Reason)
+		}
+	}
+}
+
+// NothingVerified reports a run in which no property passed: whatever it
+// skipped, it proved nothing about this kernel, and must not look green.
+func (r *Report) NothingVerified() bool { return r.Summary.Passed == 0 }
+
+// Verified says in words how many properties were verified: "61 of 63
+// properties verified", or that nothing was.
+func (r *Report) Verified() string {
+	total := r.Summary.Passed + r.Summary.Failed + r.Summary.Skipped
+	if r.NothingVerified() {
+		return fmt.Sprintf("nothing was verified: none of %d properties passed", total)
+	}
+	return fmt.Sprintf("%d of %d properties verified", r.Summary.Passed, total)
+}
+
 // Name is how the report is labelled next to others: the host, else the
 // kernel release.
 func (r *Report) Name() string {

@@ -43,7 +43,7 @@ func Verdict(state string, color bool) string {
 
 // WriteText writes the report for people: a header, one line per property
 // (verdict, id, reason or control verdict), run errors, and the summary line
-// "N passed, N failed, N skipped".
+// "N passed, N failed, N skipped" with how many properties were verified.
 func WriteText(w io.Writer, r *Report, o TextOptions) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "nscheck: kernel %s (%s), %s (euid %d)", r.Kernel.Release, r.Kernel.Machine, r.Privilege.Mode, r.Privilege.EUID)
@@ -76,11 +76,12 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 	return err
 }
 
-// SummaryLine is "N passed, N failed, N skipped in 0.42s".
+// SummaryLine is "N passed, N failed, N skipped in 0.42s: N of M properties
+// verified".
 func SummaryLine(r *Report) string {
-	return fmt.Sprintf("%d passed, %d failed, %d skipped in %s",
+	return fmt.Sprintf("%d passed, %d failed, %d skipped in %s: %s",
 		r.Summary.Passed, r.Summary.Failed, r.Summary.Skipped,
-		(time.Duration(r.DurationMS) * time.Millisecond).String())
+		(time.Duration(r.DurationMS) * time.Millisecond).String(), r.Verified())
 }
 
 func oneLine(s string) string {
