@@ -12,6 +12,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/caps"
+	"github.com/nscheck/nscheck/internal/errname"
+	"github.com/nscheck/nscheck/internal/forkchain"
 )
 
 // A Premise is what must hold for a property's check to mean anything: a
@@ -205,6 +207,47 @@ const noopAction = "prop.noop"
 
 func init() {
 	helper.Handle(noopAction, func(struct{}) (any, error) { return struct{}{}, nil })
+}
+
+// nestedAction tries, inside the helper's own user namespace, to create
+// another one: what NestedUserNS probes.
+const nestedAction = "prop.nested-userns"
+
+func init() {
+	helper.Handle(nestedAction, func(struct{}) (any, error) {
+		return errname.Of(forkchain.Try(unix.CLONE_NEWUSER, helper.DefaultTimeout)), nil
+	})
+}
+
+// NestedUserNS is the premise that a user namespace can be created inside
+// a user namespace: Debian's kernel.unprivileged_userns_clone=0 refuses it
+// (EPERM: root of a user namespace is unprivileged for it), and so do LSM
+// policies that confine user namespaces. Checks that nest user namespaces
+// would otherwise read the policy's refusal as a broken limit.
+func NestedUserNS(why string) Premise {
+	return Premise{Key: "nested-userns", Why: why, Probe: func(ctx context.Context) error {
+		s := helper.Spec{Action: nestedAction, Cloneflags: unix.CLONE_NEWUSER}
+		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+		var got string
+		if err := helper.Run(ctx, s, &got); err != nil {
+			if se, ok := helper.Refused(err); ok {
+				if reason := ExplainStart(se); reason != "" {
+					return Unmet(reason, "")
+				}
+			}
+			return err
+		}
+		if got == errname.OK {
+			return nil
+		}
+		const knob = "kernel.unprivileged_userns_clone"
+		if v, err := os.ReadFile("/proc/sys/kernel/unprivileged_userns_clone"); err == nil && strings.TrimSpace(string(v)) == "0" {
+			return Unmet(fmt.Sprintf("creating a user namespace inside a user namespace failed (%s): %s is 0, and root of a user namespace is not privileged for it", got, knob),
+				"sysctl -w "+knob+"=1 (persist it in /etc/sysctl.d/)")
+		}
+		return Unmet(fmt.Sprintf("creating a user namespace inside a user namespace failed (%s): a policy refuses nested user namespaces (an LSM, a distro's userns restriction)", got),
+			"see `nscheck env`; allow user namespaces for nscheck")
+	}}
 }
 
 // Creates is the premise that the kernel lets this process create the

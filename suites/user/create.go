@@ -204,7 +204,7 @@ var _ = prop.Register(prop.Property{
 	Title:    "user namespaces nest 33 deep below the initial one; creating one more fails (ENOSPC, EUSERS before Linux 4.9)",
 	Needs:    prop.NeedUserns,
 	Flag:     unix.CLONE_NEWUSER,
-	Premises: []prop.Premise{prop.Capability(unix.CAP_SETFCAP, "mapping root into nested user namespaces").AsRoot()},
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETFCAP, "mapping root into nested user namespaces").AsRoot(), prop.NestedUserNS("nesting user namespaces to the limit")},
 	Check:    nestingLimit,
 })
 
@@ -267,6 +267,11 @@ func nestingLimit(t *prop.Trial) error {
 		return nil
 	}
 	errno := unix.Errno(f.Errno)
+	if errno == unix.EPERM || errno == unix.EACCES {
+		// A policy's refusal, not the limit the property is about.
+		return prop.Unmet(fmt.Sprintf("the chain of nested user namespaces stopped after %d levels with %v: a policy (a sysctl, an LSM) refuses nested user namespaces before the kernel's nesting limit", f.Created, errno),
+			"see `nscheck env`; allow user namespaces for nscheck")
+	}
 	t.Expect(errno == unix.ENOSPC || errno == unix.EUSERS, "the chain stopped after %d levels with %v, not the nesting limit's ENOSPC (EUSERS)", f.Created, errno)
 	if initial {
 		t.Expect(f.Created == maxUserNSLevel, "from the initial user namespace %d levels nested, not %d", f.Created, maxUserNSLevel)
