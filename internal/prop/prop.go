@@ -21,6 +21,7 @@ package prop
 
 import (
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -57,6 +58,11 @@ type Property struct {
 	Premises []Premise
 	// Tags are labels beyond prop:, ns: and needs: (cve:CVE-YYYY-NNNN).
 	Tags []string
+	// File and Line are where the property was registered (set by
+	// Register): its spec's code location, so that a failure, a Ginkgo
+	// report and --focus-file point at the property, not at the adapter.
+	File string
+	Line int
 	// Check runs the property. It returns an error only when the check
 	// could not be carried out: a harness error, or an environment that
 	// cannot run it (a *SkipError, an *UnmetError).
@@ -96,6 +102,9 @@ func Register(p Property) bool {
 	if _, dup := catalog[p.ID]; dup {
 		catalogMu.Unlock()
 		panic("prop: property registered twice: " + p.ID)
+	}
+	if p.File == "" {
+		_, p.File, p.Line, _ = runtime.Caller(1)
 	}
 	pp := &p
 	catalog[p.ID] = pp

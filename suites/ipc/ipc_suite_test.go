@@ -3,10 +3,20 @@ package ipc_test
 import (
 	"testing"
 
-	"github.com/nscheck/nscheck/internal/suitetest"
+	"github.com/onsi/ginkgo/v2"
+	"github.com/onsi/gomega"
+
+	"github.com/nscheck/nscheck/internal/specs"
 	_ "github.com/nscheck/nscheck/suites/ipc"
 )
 
-func TestMain(m *testing.M) { suitetest.Main(m) }
+// The test binary serves helper requests when it is re-executed as one.
+func TestMain(m *testing.M) { specs.Main(m) }
 
-func Test(t *testing.T) { suitetest.Run(t, "ipc") }
+// The specs of the properties this package registers.
+var _ = specs.Define()
+
+func TestIPC(t *testing.T) {
+	gomega.RegisterFailHandler(ginkgo.Fail)
+	ginkgo.RunSpecs(t, "nscheck ipc")
+}
