@@ -37,10 +37,23 @@ func init() {
 func runControl(ctx context.Context, p *Property, rootless bool) (Observation, error) {
 	ctx, cancel := context.WithTimeout(ctx, TrialTimeout())
 	defer cancel()
+	s, err := sandboxSpec(p.ID, p.Flag, rootless)
+	if err != nil {
+		return Observation{}, err
+	}
+	var obs Observation
+	err = helper.Run(ctx, s, &obs)
+	return obs, err
+}
+
+// sandboxSpec is the helper of a control's sandbox for property id with
+// flag under test (id "" only prepares the sandbox: the ControlSandbox
+// premise).
+func sandboxSpec(id string, flag uintptr, rootless bool) (helper.Spec, error) {
 	s := helper.Spec{
 		Action:     sandboxAction,
-		Args:       sandboxArgs{ID: p.ID, Rootless: rootless},
-		Cloneflags: SandboxFlags | p.Flag,
+		Args:       sandboxArgs{ID: id, Rootless: rootless},
+		Cloneflags: SandboxFlags | flag,
 		Timeout:    TrialTimeout(),
 	}
 	switch {
@@ -49,23 +62,39 @@ func runControl(ctx context.Context, p *Property, rootless bool) (Observation, e
 		// /proc and /tmp.
 		s.Cloneflags |= unix.CLONE_NEWUSER
 		s.UIDMappings, s.GIDMappings = helper.RootMapping()
-	case p.Flag&unix.CLONE_NEWUSER != 0:
+	case flag&unix.CLONE_NEWUSER != 0:
 		// Root, and the user namespace is under test: the sandbox's own
 		// user namespace maps every id to itself, so that it plays the
 		// host (unmapped, it would lose every capability at exec).
 		uids, err := identityMapping("uid")
 		if err != nil {
-			return Observation{}, err
+			return s, err
 		}
 		gids, err := identityMapping("gid")
 		if err != nil {
-			return Observation{}, err
+			return s, err
 		}
 		s.UIDMappings, s.GIDMappings = uids, gids
 	}
-	var obs Observation
-	err := helper.Run(ctx, s, &obs)
-	return obs, err
+	return s, nil
+}
+
+// ControlSandbox is the premise that the sandbox of a control with flag
+// under test can be created and prepared here: its namespaces cloned, its
+// mounts made private, its own proc mounted. It is probed by preparing one
+// that then answers at once.
+func ControlSandbox(flag uintptr) Premise {
+	return Premise{Key: "sandbox:" + helper.FlagNames(flag), Why: "the negative control's sandbox", Probe: func(ctx context.Context) error {
+		s, err := sandboxSpec("", flag, !Capable())
+		if err != nil {
+			return err
+		}
+		err = helper.Run(ctx, s, nil)
+		if skip, ok := asSkip(err); ok {
+			return Unmet(skip.Reason, "")
+		}
+		return err
+	}}
 }
 
 // identityMapping maps every id valid in this process's user namespace to
@@ -85,6 +114,16 @@ func identityMapping(kind string) ([]syscall.SysProcIDMap, error) {
 
 // runSandbox is the sandbox's side: prepare, then run the check unisolated.
 func runSandbox(a sandboxArgs) (any, error) {
+	if a.ID == "" {
+		// The ControlSandbox probe: prepare, and answer.
+		if err := PrepareSandbox(); err != nil {
+			if reason, ok := SkipReason(err); ok {
+				return nil, &helper.Error{Op: skipOp, Msg: reason}
+			}
+			return nil, err
+		}
+		return Observation{}, nil
+	}
 	p, ok := Lookup(a.ID)
 	if !ok {
 		return nil, fmt.Errorf("sandbox: unknown property %q", a.ID)

@@ -90,7 +90,12 @@ func (pr Premise) Holds(ctx context.Context) error {
 		probes[pr.Key] = r
 	}
 	probesMu.Unlock()
-	r.once.Do(func() { r.err = pr.Probe(ctx) })
+	r.once.Do(func() {
+		r.err = pr.Probe(ctx)
+		if skip := (*SkipError)(nil); errors.As(r.err, &skip) {
+			r.err = Unmet(skip.Reason, "")
+		}
+	})
 	var u *UnmetError
 	if errors.As(r.err, &u) {
 		withWhy := *u
@@ -113,7 +118,7 @@ func ForgetProbes() {
 
 // AllPremises are the property's premises in the order they are probed:
 // root first for a root-only property, then the namespaces its check
-// creates, then its own.
+// creates, then its own, then its control's sandbox.
 func (p *Property) AllPremises() []Premise {
 	var out []Premise
 	if p.Needs == NeedRoot {
@@ -122,7 +127,11 @@ func (p *Property) AllPremises() []Premise {
 	if p.Flag != 0 {
 		out = append(out, Creates(p.Flag, "the namespace under test"))
 	}
-	return append(out, p.Premises...)
+	out = append(out, p.Premises...)
+	if p.NoControl == "" {
+		out = append(out, ControlSandbox(p.Flag))
+	}
+	return out
 }
 
 // CheckPremises probes the property's premises in order and returns the

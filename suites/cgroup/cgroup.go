@@ -27,6 +27,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/caps"
+	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/prop"
 )
@@ -37,19 +38,21 @@ func init() {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "cgroup.root-virtualized",
-	Title: "a process in a new cgroup namespace sees its own cgroup as / in /proc/self/cgroup; the host sees its real path",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWCGROUP,
-	Check: rootVirtualized,
+	ID:       "cgroup.root-virtualized",
+	Title:    "a process in a new cgroup namespace sees its own cgroup as / in /proc/self/cgroup; the host sees its real path",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWCGROUP,
+	Premises: []prop.Premise{transient},
+	Check:    rootVirtualized,
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "cgroup.outside-relative",
-	Title: "a process outside a cgroup namespace's root appears inside with a path relative to it (/..)",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWCGROUP,
-	Check: outsideRelative,
+	ID:       "cgroup.outside-relative",
+	Title:    "a process outside a cgroup namespace's root appears inside with a path relative to it (/..)",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWCGROUP,
+	Premises: []prop.Premise{transient},
+	Check:    outsideRelative,
 })
 
 var _ = prop.Register(prop.DistinctNS("cgroup", prop.NeedUserns))
@@ -125,12 +128,54 @@ type placed struct {
 	observer int
 }
 
+// mkdirError classifies a failure to create a transient cgroup: a
+// directory nscheck may not write is an unmet premise, naming why.
+func mkdirError(base string, err error) error {
+	// The reason names the parent, not the random name: a skip says the
+	// same in every run, and as env predicts it.
+	why := base + ": " + errname.Of(err)
+	if s, cerr := caps.Self(); cerr == nil && os.Geteuid() == 0 && errors.Is(err, os.ErrPermission) && !s.Effective.Has(unix.CAP_DAC_OVERRIDE) {
+		return prop.Unmet(fmt.Sprintf("cannot create a transient cgroup under its own (%s): the directory is not writable by its mode and nscheck lacks CAP_DAC_OVERRIDE (in %s)", why, prop.UserNSName()),
+			"give nscheck CAP_DAC_OVERRIDE (do not drop it from the bounding set; docker run --cap-add DAC_OVERRIDE)")
+	}
+	if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
+		return prop.Unmet(fmt.Sprintf("cannot create a transient cgroup under its own (%s)", why), "run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)")
+	}
+	return fmt.Errorf("create transient cgroup: %w", err)
+}
+
+// transient is the premise of the properties that place a helper in a
+// cgroup of their own: one can be created under nscheck's cgroup.
+var transient = prop.Premise{Key: "cgroup:transient", Why: "placing a helper in a transient cgroup", Probe: func(context.Context) error {
+	own, err := unifiedPath(0)
+	if errors.Is(err, errNoCgroup2) {
+		return noCgroup2
+	}
+	if err != nil {
+		return err
+	}
+	base, err := mountedCgroupDir(own)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(base, prop.UniqueName(prop.RunNamePrefix()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return mkdirError(base, err)
+	}
+	if err := os.Remove(dir); err != nil {
+		return fmt.Errorf("remove the probe cgroup %s: %w", dir, err)
+	}
+	return nil
+}}
+
+var noCgroup2 = prop.Unmet("this host has no cgroup2 hierarchy (no 0:: line in /proc/self/cgroup)", "boot with systemd.unified_cgroup_hierarchy=1, or mount cgroup2")
+
 // place creates the transient cgroup, runs the reader in it and records the
 // common evidence.
 func place(t *prop.Trial) (*placed, error) {
 	own, err := unifiedPath(0)
 	if errors.Is(err, errNoCgroup2) {
-		return nil, prop.Skip("this host has no cgroup2 hierarchy (no 0:: line in /proc/self/cgroup): boot with systemd.unified_cgroup_hierarchy or mount cgroup2")
+		return nil, noCgroup2
 	}
 	if err != nil {
 		return nil, err
@@ -141,14 +186,7 @@ func place(t *prop.Trial) (*placed, error) {
 	}
 	dir := filepath.Join(base, prop.UniqueName(prop.RunNamePrefix()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		if s, cerr := caps.Self(); cerr == nil && os.Geteuid() == 0 && errors.Is(err, os.ErrPermission) && !s.Effective.Has(unix.CAP_DAC_OVERRIDE) {
-			return nil, prop.Unmet(fmt.Sprintf("cannot create a transient cgroup under its own (%v): the directory is not writable by its mode and nscheck lacks CAP_DAC_OVERRIDE (in %s)", err, prop.UserNSName()),
-				"give nscheck CAP_DAC_OVERRIDE (do not drop it from the bounding set; docker run --cap-add DAC_OVERRIDE)")
-		}
-		if errors.Is(err, os.ErrPermission) || errors.Is(err, unix.EROFS) {
-			return nil, prop.Skip("cannot create a transient cgroup under its own (%v): run as root, or in a cgroup2 subtree delegated to this user (systemd-run --user --scope -p Delegate=yes)", err)
-		}
-		return nil, fmt.Errorf("create transient cgroup: %w", err)
+		return nil, mkdirError(base, err)
 	}
 	t.Defer(func() { removeCgroup(t, dir) })
 

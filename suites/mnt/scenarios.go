@@ -159,13 +159,21 @@ func labLocked(l *lab) error {
 	return l.options("ro")
 }
 
-var _ = prop.Register(labProperty("mnt.locked-flags",
+var _ = prop.Register(withPremises(labProperty("mnt.locked-flags",
 	"inside a user+mount namespace, a read-only nosuid mount inherited from the parent mount namespace cannot be remounted writable or suid (EPERM)",
 	prop.NeedUserns, "mnt.lab.locked", func(t *prop.Trial, r *labRun) {
 		t.Expect(errname.Is(r.Inner.RemountRW, unix.EPERM), "remounting the inherited read-only mount writable gave %s, want EPERM", r.Inner.RemountRW)
 		t.Expect(errname.Is(r.Inner.RemountSUID, unix.EPERM), "remounting the inherited nosuid mount suid gave %s, want EPERM", r.Inner.RemountSUID)
 		t.Expect(r.Options["ro"] == "ro,nosuid,nodev,noexec", "the lab's mount lost its flags: %q", r.Options["ro"])
-	}))
+	}),
+	// The lab runs in a user+mount namespace of its own.
+	prop.Creates(unix.CLONE_NEWUSER|unix.CLONE_NEWNS, "the lab's user+mount namespace")))
+
+// withPremises adds premises to a property.
+func withPremises(p prop.Property, premises ...prop.Premise) prop.Property {
+	p.Premises = append(p.Premises, premises...)
+	return p
+}
 
 // labUnbindable: the lab mounts "src" and makes it unbindable (the control:
 // leaves it private), then tries to bind-mount it onto "dst".

@@ -84,8 +84,9 @@ var _ = prop.Register(prop.Property{
 	// The control withholds CLONE_NEWUTS: the helper's uts namespace is
 	// then its creator's, owned by the creator's user namespace, not the
 	// helper's, and NS_GET_USERNS must show it.
-	Flag:  unix.CLONE_NEWUTS,
-	Check: ioctlNSType,
+	Flag:     unix.CLONE_NEWUTS,
+	Premises: []prop.Premise{prop.Creates(createdFlags(), "a helper with a namespace of every type")},
+	Check:    ioctlNSType,
 })
 
 func ioctlNSType(t *prop.Trial) error {
