@@ -17,9 +17,11 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags helperbin -o $(BIN) ./cmd/nscheck
 
 # The whole test suite: unit tests, the property suites on this kernel (as
-# root they run every property), and the end-to-end tests of the command.
+# root they run every property), the end-to-end tests of the command, and
+# the example module that uses nscheck as a Ginkgo library (examples/).
 test:
 	$(GO) test -count=1 -timeout 30m $(PKGS)
+	cd examples/uts-plus && $(GO) test -count=1 -timeout 5m ./...
 
 # Run nscheck on this host.
 check: build

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 func init() {

@@ -26,7 +26,7 @@ import (
 	"github.com/nscheck/nscheck/internal/kconfig"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsprobe"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/report"
 )
 

@@ -9,7 +9,7 @@ import (
 	"fmt"
 
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // Forbidden is the namespace of typ that the helpers of t must not act in:

@@ -22,9 +22,9 @@ import (
 
 	"github.com/nscheck/nscheck/internal/diag"
 	"github.com/nscheck/nscheck/internal/hostsnap"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/report"
-	"github.com/nscheck/nscheck/internal/specs"
+	"github.com/nscheck/nscheck/specs"
 )
 
 // Options select and shape a run.

@@ -29,7 +29,7 @@ import (
 	"github.com/nscheck/nscheck/internal/caps"
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 func init() {

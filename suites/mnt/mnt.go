@@ -20,7 +20,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // mountArgs asks a helper to mount FSType at Target.

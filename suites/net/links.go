@@ -10,7 +10,7 @@ import (
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // linksArgs asks a helper to list its links, then optionally to create a

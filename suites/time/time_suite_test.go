@@ -6,7 +6,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/gomega"
 
-	"github.com/nscheck/nscheck/internal/specs"
+	"github.com/nscheck/nscheck/specs"
 	_ "github.com/nscheck/nscheck/suites/time"
 )
 

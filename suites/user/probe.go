@@ -15,7 +15,7 @@ import (
 	"github.com/nscheck/nscheck/internal/idmap"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 func init() {

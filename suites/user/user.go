@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/internal/idmap"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 var _ = prop.Register(prop.Property{

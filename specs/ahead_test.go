@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // gate is a set of checks that block until released, counting how many

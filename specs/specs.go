@@ -1,9 +1,26 @@
-// Package specs turns the property catalog (internal/prop) into Ginkgo
+// Package specs turns the registered properties (package prop) into Ginkgo
 // specs: a Describe per namespace type and in it one It per property,
-// located where the property is registered and labelled prop:<id>, ns:<type> and
-// needs:<root|userns>, that evaluates the check and its control and asserts
-// the outcome with Gomega. Both `go test ./suites/...` and `nscheck run` call
-// Define before RunSpecs, so they run the very same specs.
+// located where the property is registered and labelled prop:<id>,
+// ns:<type>, needs:<root|userns> (and its Tags), that evaluates the check
+// and its control and asserts the outcome with Gomega. `go test
+// ./suites/...`, `nscheck run` and any other module's suite call Define
+// before RunSpecs, so they run the very same specs.
+//
+// A suite of another module runs the catalog, or a part of it, like this
+// (see examples/ in the repository):
+//
+//	import (
+//		_ "github.com/nscheck/nscheck/suites/uts" // the UTS properties
+//	)
+//
+//	func TestMain(m *testing.M) { specs.Main(m) } // serves helper requests
+//
+//	var _ = specs.Define()
+//
+//	func TestIsolation(t *testing.T) {
+//		gomega.RegisterFailHandler(ginkgo.Fail)
+//		ginkgo.RunSpecs(t, "isolation")
+//	}
 package specs
 
 import (
@@ -20,7 +37,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	// Skip reasons in `go test` name the knob and the fix, as in nscheck.
 	_ "github.com/nscheck/nscheck/internal/diag"
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 )
 
 var once sync.Once

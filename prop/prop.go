@@ -1,11 +1,12 @@
-// Package prop turns an isolation property of the catalog (shared
-// PROPERTIES.md) into a check with a negative control. It links no test
-// framework: the helper binary carries every check (a control runs one inside
-// its sandbox), and internal/specs wraps the catalog in Ginkgo specs.
+// Package prop is nscheck's property model, public so that other Go
+// modules (a container runtime's or a distribution's test suite) can run the
+// catalog and add properties of their own: an isolation property is a check
+// with a negative control and premises, registered by ID.
 //
-// A property's Check is written once, as plain Go that spawns helpers and
-// compares what they saw with what the observer sees, recording each broken
-// expectation as a leak. It runs twice:
+// A property's Check is written once, as plain Go that spawns helpers
+// ([Trial.Start], [Trial.Run]) and compares what they saw with what the
+// observer sees, recording each broken expectation as a leak
+// ([Trial.Expect]). It runs twice:
 //
 //   - for real, observed from this process (the host), with every namespace
 //     the check asks for: it must find no leak;
@@ -14,9 +15,16 @@
 //     namespace under test withheld from the inner helpers: it must find the
 //     leak, or the check could never fail and the property is failed.
 //
-// Because the control runs in another process there is no Ginkgo there, so a
-// check records expectations as data ([Trial.Expect]) and the spec asserts on
-// the outcome with Gomega (internal/specs).
+// Before either, its premises are probed ([Premise]): what must hold for the
+// check to mean anything (a capability, a kernel feature, a policy). One
+// that does not hold skips the property, naming the cause and the fix.
+// [Judge] turns the three into the verdict.
+//
+// The package links no test framework: the helper binary carries every
+// check (a control runs one inside its sandbox), so a check records
+// expectations as data and package specs asserts on the outcome with Gomega.
+// Register properties from package-level vars; a test binary that runs them
+// serves helper requests from its TestMain (specs.Main).
 package prop
 
 import (
@@ -89,7 +97,7 @@ var (
 )
 
 // Register adds p to the catalog. Call it from a package-level var in a
-// suite package (a non-test file); internal/specs turns the catalog into
+// suite package; package specs turns the catalog into
 // Ginkgo specs, so the same specs run under `go test` and `nscheck run`.
 func Register(p Property) bool {
 	if p.ID == "" || p.Title == "" || p.Check == nil || p.Needs == "" {

@@ -154,11 +154,13 @@ func UserNSName() string {
 	return "nscheck's user namespace (not the initial one)"
 }
 
-// Capability is the premise that the check's helpers hold capability c:
+// Capability is the premise that the check's helpers hold a capability
+// (unix.CAP_*):
 // it must be in nscheck's bounding set (helpers exec, and the bounding set
 // caps what an exec gives, in a new user namespace too), and in its
 // effective set when nscheck runs as root (the observer acts itself).
-func Capability(c caps.Cap, why string) Premise {
+func Capability(capability int, why string) Premise {
+	c := caps.Cap(capability)
 	return Premise{Key: "cap:" + c.String(), Why: why, Probe: func(context.Context) error {
 		s, err := caps.Self()
 		if err != nil {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/nscheck/nscheck/internal/prop"
+	"github.com/nscheck/nscheck/prop"
 	_ "github.com/nscheck/nscheck/suites"
 )
 
