@@ -7,8 +7,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/sysvipc"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // hangEnv registers, in the test binary only, a property whose helper never

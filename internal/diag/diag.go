@@ -26,8 +26,8 @@ import (
 	"github.com/nscheck/nscheck/internal/kconfig"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsprobe"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // Options shape a diagnosis.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/sysvipc"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // Sysctls are the /proc/sys files the snapshot records: the namespace limits

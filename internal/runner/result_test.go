@@ -7,8 +7,8 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // specReport builds the report Ginkgo gives a property's spec.

@@ -22,8 +22,8 @@ import (
 
 	"github.com/nscheck/nscheck/internal/diag"
 	"github.com/nscheck/nscheck/internal/hostsnap"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/report"
+	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/specs"
 )
 

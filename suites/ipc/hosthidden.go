@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/internal/sysvipc"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // outerArgs drive the outer helper of ipc.sysv-msgq-host-hidden, which

@@ -12,8 +12,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/sysvipc"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // kind is a SysV IPC object type.

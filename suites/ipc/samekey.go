@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/internal/sysvipc"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // twinCreated is a sibling's handshake: whether its exclusive create of

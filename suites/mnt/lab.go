@@ -15,8 +15,8 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/rendezvous"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // A lab is a disposable host for the properties in which "the host" mounts

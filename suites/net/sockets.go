@@ -17,8 +17,8 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/rawsock"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // kept holds what a held helper must keep open until it exits (a listener

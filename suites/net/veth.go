@@ -13,8 +13,8 @@ import (
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/rawsock"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // The two ends of the pair, in namespaces of their own: any /30 will do.

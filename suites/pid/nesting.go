@@ -12,8 +12,8 @@ import (
 	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // MaxLevel is the kernel's MAX_PID_NS_LEVEL: the initial PID namespace is

@@ -13,8 +13,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // survivalFacts is what an init says when it is still alive after a

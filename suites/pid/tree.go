@@ -12,8 +12,8 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // A Node describes a lingering process to start and the ones it starts.

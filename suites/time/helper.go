@@ -12,8 +12,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/timens"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // setupAction is the helper that creates the time namespace.

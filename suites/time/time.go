@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/timens"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // The offsets under test: large enough that no scheduling delay can be taken

@@ -7,8 +7,8 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/prop"
 	"github.com/nscheck/nscheck/internal/spawn"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // copyArgs drive the creator of uts.starts-as-copy.
