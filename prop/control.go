@@ -16,7 +16,7 @@ import (
 // The sandbox of a control: a helper with its own mount and PID namespaces
 // plus the namespace under test (and a user namespace when rootless). It makes
 // every mount private, mounts its own /proc (so PIDs it reads are its own) and
-// a tmpfs on /tmp, then runs the check as the observer with the namespace
+// a tmpfs for its scratch space, then runs the check as the observer with the namespace
 // under test withheld from the inner helpers. Whatever they leak lands in the
 // sandbox, which dies (and with it every namespace and process in it) when it
 // answers. The real host is never the victim of a control.
@@ -168,7 +168,7 @@ func asSkip(err error) (*SkipError, bool) {
 
 // PrepareSandbox turns a fresh mount+PID namespace into a disposable host:
 // nothing mounted from here on propagates out; /proc shows this PID
-// namespace; /tmp is a private tmpfs.
+// namespace; the scratch space (ScratchRoot) is a private tmpfs.
 func PrepareSandbox() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return helper.Fail("mount --make-rprivate /", err)
@@ -181,10 +181,16 @@ func PrepareSandbox() error {
 		}
 		return helper.Fail("mount proc /proc", err)
 	}
-	if err := unix.Mount("tmpfs", "/tmp", "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=16m"); err != nil {
-		return helper.Fail("mount tmpfs /tmp", err)
+	// The scratch space of the checks it runs (ScratchDir): a private
+	// tmpfs.
+	scratch := ScratchMountPoint()
+	if scratch == "" {
+		return Unmet("no directory to mount the sandbox's scratch tmpfs on", ScratchFix)
 	}
-	return os.Setenv("TMPDIR", "/tmp")
+	if err := unix.Mount("tmpfs", scratch, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=1777,size=16m"); err != nil {
+		return helper.Fail("mount tmpfs "+scratch, err)
+	}
+	return os.Setenv(ScratchEnv, scratch)
 }
 
 // SkipError marks a check that the environment cannot run; Reason names

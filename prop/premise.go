@@ -117,10 +117,11 @@ func ForgetProbes() {
 }
 
 // AllPremises are the property's premises in the order they are probed:
-// root first for a root-only property, then the namespaces its check
-// creates, then its own, then its control's sandbox.
+// a /proc of nscheck's own (OwnProc), root for a root-only property, then
+// the namespaces its check creates, then its own, then its control's
+// sandbox.
 func (p *Property) AllPremises() []Premise {
-	var out []Premise
+	out := []Premise{OwnProc}
 	if p.Needs == NeedRoot {
 		out = append(out, rootPremise)
 	}
@@ -267,22 +268,30 @@ func NestedUserNS(why string) Premise {
 // answers at once; a refusal is explained as ExplainStart explains it.
 func Creates(flags uintptr, why string) Premise {
 	return Premise{Key: "clone:" + helper.FlagNames(flags), Why: why, Probe: func(ctx context.Context) error {
-		t := newTrial(ctx, &Property{}, true, !Capable(), false)
 		s := helper.Spec{Action: noopAction, Cloneflags: flags}
 		if flags&unix.CLONE_NEWUSER != 0 {
 			// As checks give a user namespace: root mapped to the caller.
 			s.UIDMappings, s.GIDMappings = helper.RootMapping()
 		}
-		t.Flags(&s)
-		err := helper.Run(ctx, s, nil)
-		if err == nil {
-			return nil
-		}
-		if se, ok := helper.Refused(err); ok {
-			if reason := ExplainStart(se); reason != "" {
-				return Unmet(reason, "")
-			}
-		}
-		return err
+		return RunProbe(ctx, s, nil)
 	}}
+}
+
+// RunProbe runs the helper of a premise's probe the way a check's helpers
+// run (Trial.Flags: in a user namespace of its own when rootless) and
+// decodes its facts into out. A refusal to create its namespaces is an
+// *UnmetError explained as ExplainStart explains it.
+func RunProbe(ctx context.Context, s helper.Spec, out any) error {
+	t := newTrial(ctx, &Property{}, true, !Capable(), false)
+	t.Flags(&s)
+	err := helper.Run(ctx, s, out)
+	if err == nil {
+		return nil
+	}
+	if se, ok := helper.Refused(err); ok {
+		if reason := ExplainStart(se); reason != "" {
+			return Unmet(reason, "")
+		}
+	}
+	return err
 }

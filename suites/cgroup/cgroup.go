@@ -222,9 +222,9 @@ func place(t *prop.Trial) (*placed, error) {
 // the existing mount is used, never a new one.
 func ownCgroupDir(t *prop.Trial, own string) (string, error) {
 	if t.Sandboxed {
-		dir, err := os.MkdirTemp("", "cgroup2-")
+		dir, err := prop.ScratchDir("cgroup2-")
 		if err != nil {
-			return "", fmt.Errorf("mkdtemp: %w", err)
+			return "", err
 		}
 		if err := unix.Mount("cgroup2", dir, "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 			return "", helper.Fail("mount cgroup2 "+dir, err)

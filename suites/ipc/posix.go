@@ -34,8 +34,9 @@ type mqFacts struct {
 }
 
 // mqMountPoint is where a helper mounts its mqueue filesystem, in its own
-// private mount namespace: a directory that exists everywhere.
-const mqMountPoint = "/tmp"
+// private mount namespace: the root of nscheck's scratch space, a directory
+// that nscheck makes sure of (the caller may have no /tmp).
+func mqMountPoint() string { return prop.ScratchRoot() }
 
 func init() {
 	helper.Handle("ipc.mq-create", mqCreate)
@@ -50,23 +51,25 @@ func mqCreate(a mqArgs) (any, error) {
 		return nil, helper.Fail("mq_open", err)
 	}
 	defer unix.Close(fd)
-	if err := ownmount.Mount(a.ForbiddenMnt, "mqueue", mqMountPoint); err != nil {
+	at := mqMountPoint()
+	if err := ownmount.Mount(a.ForbiddenMnt, "mqueue", at); err != nil {
 		return nil, err
 	}
-	_, err = os.Stat(path.Join(mqMountPoint, a.Name))
+	_, err = os.Stat(path.Join(at, a.Name))
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return mqFacts{MountedAt: mqMountPoint, Listed: err == nil}, nil
+	return mqFacts{MountedAt: at, Listed: err == nil}, nil
 }
 
 var _ = prop.Register(prop.Property{
 	ID: "ipc.posix-mqueue-invisible",
 	Title: "a POSIX message queue created inside a new IPC namespace (shown in an mqueue fs mounted there) " +
 		"does not open on the host (mq_open ENOENT)",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWIPC,
-	Check: mqInvisible,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWIPC,
+	Premises: []prop.Premise{prop.Scratch},
+	Check:    mqInvisible,
 })
 
 func mqInvisible(t *prop.Trial) error {

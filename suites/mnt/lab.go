@@ -300,7 +300,8 @@ func labProperty(id, title string, needs prop.Need, scenario string, expect func
 		Needs: needs,
 		// Nominal: the sandbox of the control has its own mount namespace;
 		// what the control withholds is the scenario's (see labArgs).
-		Flag: unix.CLONE_NEWNS,
+		Flag:     unix.CLONE_NEWNS,
+		Premises: []prop.Premise{prop.Scratch},
 		Check: func(t *prop.Trial) error {
 			r, err := runLab(t, scenario)
 			if err != nil {
@@ -315,9 +316,9 @@ func labProperty(id, title string, needs prop.Need, scenario string, expect func
 // runLab starts the lab for scenario, held, and records the evidence of
 // both sides.
 func runLab(t *prop.Trial, scenario string) (*labRun, error) {
-	dir, err := os.MkdirTemp("", "nscheck-lab-")
+	dir, err := prop.ScratchDir("nscheck-lab-")
 	if err != nil {
-		return nil, fmt.Errorf("mkdtemp: %w", err)
+		return nil, err
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := labArgs{Dir: dir, Isolated: t.Isolated}

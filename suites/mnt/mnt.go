@@ -71,21 +71,23 @@ func mountInside(a mountArgs) (any, error) {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "mnt.proc-mount-no-leak",
-	Title: "a proc mounted inside a new mount namespace (made private) is absent from the host's mountinfo",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNS,
+	ID:       "mnt.proc-mount-no-leak",
+	Title:    "a proc mounted inside a new mount namespace (made private) is absent from the host's mountinfo",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNS,
+	Premises: []prop.Premise{prop.Scratch},
 	// A proc instance belongs to a PID namespace; rootless, mounting one
 	// needs a PID namespace that the helper's user namespace owns.
 	Check: func(t *prop.Trial) error { return mountNoLeak(t, "proc", unix.CLONE_NEWPID, "") },
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "mnt.tmpfs-mount-no-leak",
-	Title: "a tmpfs mounted inside a new mount namespace (made private) is absent from the host's mountinfo, and a file written there is absent on the host",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNS,
-	Check: func(t *prop.Trial) error { return mountNoLeak(t, "tmpfs", 0, prop.UniqueName("nscheck-file-")) },
+	ID:       "mnt.tmpfs-mount-no-leak",
+	Title:    "a tmpfs mounted inside a new mount namespace (made private) is absent from the host's mountinfo, and a file written there is absent on the host",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNS,
+	Premises: []prop.Premise{prop.Scratch},
+	Check:    func(t *prop.Trial) error { return mountNoLeak(t, "tmpfs", 0, prop.UniqueName("nscheck-file-")) },
 })
 
 var _ = prop.Register(prop.DistinctNS("mnt", prop.NeedUserns))
@@ -94,9 +96,9 @@ var _ = prop.Register(prop.DistinctNS("mnt", prop.NeedUserns))
 // a new mount namespace and extraFlags), writes file into it when set, and
 // looks for both from both sides.
 func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr, file string) error {
-	target, err := os.MkdirTemp("", "nscheck-mnt-")
+	target, err := prop.ScratchDir("nscheck-mnt-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.Remove(target) })
 	args := mountArgs{FSType: fstype, Target: target, File: file}

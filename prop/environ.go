@@ -1,0 +1,165 @@
+package prop
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// The premises of the file systems and the network namespace nscheck runs
+// in: its /proc, its scratch space, its loopback. They are facts of the
+// caller's environment, which checks read through (/proc/<pid>/...) or use
+// (a directory to mount on, 127.0.0.1), not what they assert.
+
+// OwnProc is the premise every property has: /proc is of nscheck's own PID
+// namespace. Checks read their helpers through /proc/<pid>/...; a /proc
+// mounted in an ancestor PID namespace (unshare --pid without --mount-proc)
+// shows other processes under those numbers, or none, and every such read
+// would be a harness error or, worse, evidence about the wrong process.
+var OwnProc = Premise{Key: "proc", Why: "reading helpers through /proc/<pid>", Probe: func(context.Context) error {
+	return ProcUnmet()
+}}
+
+// ProcFix is how to give nscheck a /proc of its own PID namespace.
+const ProcFix = "mount a proc for nscheck's PID namespace: run it with unshare --mount-proc (or unshare --pid --fork --mount-proc), " +
+	"or keep CAP_SYS_ADMIN over its mount and PID namespaces so that `nscheck run` mounts its own"
+
+// ProcUnmet says whether /proc shows this process under its own PID (nil),
+// or what is wrong with it (an *UnmetError).
+func ProcUnmet() error {
+	link, err := os.Readlink("/proc/self")
+	if err != nil {
+		return Unmet(fmt.Sprintf("/proc/self is unreadable (%v): no proc is mounted on /proc", err), ProcFix)
+	}
+	if link != strconv.Itoa(os.Getpid()) {
+		// The numbers stay out of the reason: env and run, two processes,
+		// must give the same one.
+		return Unmet("/proc belongs to another PID namespace: /proc/self names this process by another PID than getpid()", ProcFix)
+	}
+	// The same number by chance: NSpid lists one PID per namespace from
+	// the proc's down to this process's, so more than one means the proc
+	// is of an ancestor.
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return fmt.Errorf("read /proc/self/status: %w", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "NSpid:"); ok && len(strings.Fields(v)) > 1 {
+			return Unmet("/proc belongs to an ancestor PID namespace (its NSpid of this process has more than one PID)", ProcFix)
+		}
+	}
+	return nil
+}
+
+// ScratchEnv names the directory nscheck's scratch space is in, when it
+// brought its own (a tmpfs in a mount namespace of its own, see
+// internal/ownview); helpers inherit it.
+const ScratchEnv = "NSCHECK_SCRATCH"
+
+// ScratchRoot is the directory every scratch directory of a check is made
+// in: the tmpfs nscheck mounted for itself ($NSCHECK_SCRATCH), or else the
+// temporary directory ($TMPDIR, /tmp). In a control's sandbox it is a
+// private tmpfs (PrepareSandbox).
+func ScratchRoot() string {
+	if d := os.Getenv(ScratchEnv); d != "" {
+		return d
+	}
+	return os.TempDir()
+}
+
+// scratchCandidates are the directories a scratch tmpfs may be mounted on,
+// in a mount namespace of nscheck's own, when ScratchRoot is none.
+var scratchCandidates = []string{"/tmp", "/var/tmp", "/run", "/mnt", "/dev/shm"}
+
+// ScratchMountPoint is the directory to mount a scratch tmpfs on in a
+// mount namespace of nscheck's own (internal/ownview, a control's sandbox):
+// ScratchRoot when it is a directory (writable or not), else the first of
+// /tmp, /var/tmp, /run, /mnt, /dev/shm that is one; "" when none is.
+func ScratchMountPoint() string {
+	for _, d := range append([]string{ScratchRoot()}, scratchCandidates...) {
+		if st, err := os.Stat(d); err == nil && st.IsDir() {
+			return d
+		}
+	}
+	return ""
+}
+
+// ScratchFix is how to give nscheck scratch space.
+const ScratchFix = "give nscheck a writable temporary directory (TMPDIR=DIR, or a /tmp), " +
+	"or keep CAP_SYS_ADMIN over its mount namespace so that `nscheck run` mounts a tmpfs of its own"
+
+// ScratchUnmet says whether ScratchRoot is a writable directory (nil), or
+// what is wrong with it (an *UnmetError).
+func ScratchUnmet() error {
+	root := ScratchRoot()
+	st, err := os.Stat(root)
+	switch {
+	case err != nil:
+		return Unmet(fmt.Sprintf("no scratch space: %v", err), ScratchFix)
+	case !st.IsDir():
+		return Unmet(fmt.Sprintf("no scratch space: %s is not a directory", root), ScratchFix)
+	}
+	if err := unix.Access(root, unix.W_OK); err != nil {
+		return Unmet(fmt.Sprintf("no scratch space: %s is not writable (%v)", root, err), ScratchFix)
+	}
+	return nil
+}
+
+// Scratch is the premise that a check can make directories of its own
+// (ScratchDir): to mount on, to hand to a helper.
+var Scratch = Premise{Key: "scratch", Why: "a directory of the check's own", Probe: func(context.Context) error {
+	return ScratchUnmet()
+}}
+
+// ScratchDir makes a fresh directory in nscheck's scratch space (see
+// ScratchRoot) and returns its path; the caller removes it. Every check
+// makes its directories here: none depends on the caller's /tmp.
+func ScratchDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp(ScratchRoot(), prefix)
+	if err != nil {
+		if u := ScratchUnmet(); u != nil {
+			return "", u
+		}
+		return "", fmt.Errorf("make a scratch directory: %w", err)
+	}
+	return dir, nil
+}
+
+// Loopback is the premise that lo is up in nscheck's own network
+// namespace, for a check that talks to 127.0.0.1 from the observer's side.
+// A network namespace that nscheck is started in (unshare --net) has lo
+// down; nscheck does not change the caller's links.
+func Loopback(why string) Premise {
+	return Premise{Key: "loopback", Why: why, Probe: func(context.Context) error {
+		up, err := LoopbackUp()
+		if err != nil {
+			return err
+		}
+		if !up {
+			return Unmet("lo is down in nscheck's network namespace (a new network namespace starts with it down)",
+				"bring it up before running nscheck: ip link set lo up (unshare --net: run `ip link set lo up; nscheck run` inside)")
+		}
+		return nil
+	}}
+}
+
+// LoopbackUp reads whether lo is up in this process's network namespace.
+func LoopbackUp() (bool, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return false, fmt.Errorf("socket: %w", err)
+	}
+	defer unix.Close(fd)
+	req, err := unix.NewIfreq("lo")
+	if err != nil {
+		return false, err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, req); err != nil {
+		return false, fmt.Errorf("SIOCGIFFLAGS lo: %w", err)
+	}
+	return req.Uint16()&unix.IFF_UP != 0, nil
+}
