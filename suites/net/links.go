@@ -53,10 +53,13 @@ func listLinks(a linksArgs) (any, error) {
 	}
 	err = addVeth(c, a.Forbidden, netlink.Veth{Name: pair[0], Peer: pair[1]}, "")
 	f.Veth = errname.Of(err)
-	if err != nil && !vethUnavailable(err) {
+	switch {
+	case err != nil && vethUnavailable(err):
+		return f, nil // the outcome says it
+	case err != nil:
 		return nil, err
 	}
-	if err == nil && a.Probe {
+	if a.Probe {
 		l, err := c.LinkByName(pair[0])
 		if err == nil {
 			err = c.DelLink(l.Index)
@@ -65,28 +68,25 @@ func listLinks(a linksArgs) (any, error) {
 			return nil, err
 		}
 	}
-	if err == nil && !a.Probe {
+	if !a.Probe {
 		f.After, err = c.Links()
 	}
 	return f, err
 }
 
 // observeLinks lists the links of a helper in a new network namespace from
-// both sides, and the host's own. In the real run the helper also probes
-// for veth, which the control needs (sandboxLinks).
+// both sides, and the host's own. Its control gives the sandbox a veth pair
+// (sandboxLinks): its properties have the veth premise.
 func observeLinks(t *prop.Trial) (inside linksFacts, procDev []string, host []netlink.Link, err error) {
 	if err = sandboxLinks(t); err != nil {
 		return
 	}
-	a := linksArgs{Probe: !t.Sandboxed}
+	var a linksArgs
 	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
 		return
 	}
 	p, err := startNet(t, "net.links", a, &inside)
 	if err != nil {
-		return
-	}
-	if err = skipWithoutVeth(inside.Veth, "the control gives its disposable host an interface besides lo with a veth pair; probing for one"); err != nil {
 		return
 	}
 	if procDev, err = procNetDev(p.PID()); err != nil {
@@ -102,10 +102,11 @@ func observeLinks(t *prop.Trial) (inside linksFacts, procDev []string, host []ne
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.loopback-only",
-	Title: "a new network namespace has exactly one interface, lo (seen inside by RTM_GETLINK and from the host in /proc/<pid>/net/dev)",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
+	ID:       "net.loopback-only",
+	Title:    "a new network namespace has exactly one interface, lo (seen inside by RTM_GETLINK and from the host in /proc/<pid>/net/dev)",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, vethPremise},
 	Check: func(t *prop.Trial) error {
 		inside, procDev, _, err := observeLinks(t)
 		if err != nil {
@@ -119,10 +120,11 @@ var _ = prop.Register(prop.Property{
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.host-links-hidden",
-	Title: "no host interface (by name or ifindex, lo aside) is visible inside a new network namespace",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
+	ID:       "net.host-links-hidden",
+	Title:    "no host interface (by name or ifindex, lo aside) is visible inside a new network namespace",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, vethPremise},
 	Check: func(t *prop.Trial) error {
 		inside, procDev, host, err := observeLinks(t)
 		if err != nil {
@@ -143,11 +145,12 @@ var _ = prop.Register(prop.Property{
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.link-no-leak",
-	Title: "a veth pair created inside a new network namespace is absent on the host",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: linkNoLeak,
+	ID:       "net.link-no-leak",
+	Title:    "a veth pair created inside a new network namespace is absent on the host",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, vethPremise},
+	Check:    linkNoLeak,
 })
 
 func linkNoLeak(t *prop.Trial) error {

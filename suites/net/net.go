@@ -16,6 +16,7 @@
 package net
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -33,13 +34,40 @@ import (
 	"github.com/nscheck/nscheck/prop"
 )
 
-// vethMissing is the skip reason when the kernel cannot make a veth pair.
-const vethMissing = "CONFIG_VETH missing (modprobe veth)"
-
-// vethUnavailable reports whether err says the kernel has no veth driver.
+// vethUnavailable reports whether err says the kernel has no veth driver
+// (RTM_NEWLINK: EOPNOTSUPP "Unknown device type", or ENODEV).
 func vethUnavailable(err error) bool {
 	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENODEV)
 }
+
+// vethUnmet is the unmet veth premise: making a pair (for what) gave
+// outcome.
+func vethUnmet(what, outcome string) *prop.UnmetError {
+	return prop.Unmet(fmt.Sprintf("this kernel cannot make a veth pair (%s gave %s: no veth driver, CONFIG_VETH unset or its module not loaded)", what, outcome),
+		"modprobe veth, or build the kernel with CONFIG_VETH=y (or =m with its module installed)")
+}
+
+// netAdmin is the premise of every check that makes links, brings one up
+// or writes a network sysctl in the namespaces it creates.
+var netAdmin = prop.Capability(unix.CAP_NET_ADMIN, "configuring links and sysctls in the new network namespaces")
+
+// vethPremise is the premise of the checks that make veth pairs (or whose
+// control gives its sandbox one): the kernel has the veth link kind. It is
+// probed by a helper in a new network namespace that makes a pair and
+// deletes it (net.links with Probe). Probe it after netAdmin: without
+// CAP_NET_ADMIN the pair is refused with EPERM.
+var vethPremise = prop.Premise{Key: "link:veth", Why: "veth pairs between network namespaces", Probe: func(ctx context.Context) error {
+	self, err := nsfs.Of(0, "net")
+	if err != nil {
+		return err
+	}
+	var f linksFacts
+	s := helper.Spec{Action: "net.links", Args: linksArgs{Forbidden: self, Probe: true}, Cloneflags: unix.CLONE_NEWNET}
+	if err := prop.RunProbe(ctx, s, &f); err != nil {
+		return err
+	}
+	return skipWithoutVeth(f.Veth, "creating a veth pair in a new network namespace")
+}}
 
 // links lists the links of the calling thread's network namespace.
 func links() ([]netlink.Link, error) {
@@ -157,14 +185,14 @@ func startNet(t *prop.Trial, action string, args, facts any) (*helper.Process, e
 	return p, p.Facts(facts)
 }
 
-// skipWithoutVeth is the skip of an environment without veth, when a helper
-// reports that creating a pair (for why) gave outcome; nil when it worked
-// or was not tried.
+// skipWithoutVeth is the unmet veth premise, when a helper reports that
+// creating a pair (for why) gave outcome; nil when it worked or was not
+// tried.
 func skipWithoutVeth(outcome, why string) error {
 	if outcome == "" || outcome == errname.OK {
 		return nil
 	}
-	return prop.Skip("%s: %s gave %s", vethMissing, why, outcome)
+	return vethUnmet(why, outcome)
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }

@@ -71,11 +71,12 @@ func loopback(port int) *unix.SockaddrInet4 {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.ports-independent",
-	Title: "the same TCP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: portsIndependent,
+	ID:       "net.ports-independent",
+	Title:    "the same TCP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, prop.Loopback("connecting to the observer's own listener on 127.0.0.1")},
+	Check:    portsIndependent,
 })
 
 func portsIndependent(t *prop.Trial) error {
@@ -233,11 +234,12 @@ func readSysctl(key string) (string, error) {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.sysctl-per-ns",
-	Title: "changing net.ipv4.ip_forward inside a new network namespace leaves the host's unchanged",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: sysctlPerNS,
+	ID:       "net.sysctl-per-ns",
+	Title:    "changing net.ipv4.ip_forward inside a new network namespace leaves the host's unchanged",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin},
+	Check:    sysctlPerNS,
 })
 
 func sysctlPerNS(t *prop.Trial) error {

@@ -176,11 +176,12 @@ func exchange(port int, nonce string) (reply, from string, err error) {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.veth-connects",
-	Title: "a veth pair across two new network namespaces carries a UDP exchange; no host interface changes",
-	Needs: prop.NeedRoot,
-	Flag:  unix.CLONE_NEWNET,
-	Check: vethConnects,
+	ID:       "net.veth-connects",
+	Title:    "a veth pair across two new network namespaces carries a UDP exchange; no host interface changes",
+	Needs:    prop.NeedRoot,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, vethPremise},
+	Check:    vethConnects,
 })
 
 func vethConnects(t *prop.Trial) error {
