@@ -1,6 +1,7 @@
 package pid
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"strconv"
@@ -84,14 +85,51 @@ var _ = prop.Register(prop.Property{
 	ID: "pid.nesting-limit",
 	Title: "PID namespaces nest down to level 32 (a chain of processes, each cloning the next with CLONE_NEWPID); " +
 		"the next clone fails with ENOSPC",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWPID,
-	Check: nestingLimit,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWPID,
+	Premises: []prop.Premise{nestingRoom},
+	Check:    nestingLimit,
 })
 
 // initPidNSIno is the kernel's PROC_PID_INIT_INO: the inode of the
 // initial PID namespace's nsfs file, the same on every boot.
 const initPidNSIno = 0xEFFFFFFC
+
+// nestingRoom is the premise of nesting-limit: the observer is in the
+// initial PID namespace, the level the limit counts from, and
+// user.max_pid_namespaces lets the chain reach the limit.
+var nestingRoom = prop.Premise{Key: "pid-nesting-room", Why: "a chain of PID namespaces down to the limit", Probe: func(context.Context) error {
+	own, err := nsfs.Of(0, "pid")
+	if err != nil {
+		return err
+	}
+	if own.Ino != initPidNSIno {
+		return prop.Unmet(fmt.Sprintf("nscheck is not in the initial PID namespace (its ns/pid inode is not %d), so how many levels are left below it is unknown", uint64(initPidNSIno)),
+			"run nscheck in the host's PID namespace")
+	}
+	max, err := maxPidNamespaces()
+	if err != nil {
+		return err
+	}
+	if max < MaxLevel+1 {
+		return prop.Unmet(fmt.Sprintf("user.max_pid_namespaces is %d, fewer than the %d the chain creates", max, MaxLevel+1),
+			fmt.Sprintf("raise it with sysctl -w user.max_pid_namespaces=%d", MaxLevel+1))
+	}
+	return nil
+}}
+
+// maxPidNamespaces reads user.max_pid_namespaces.
+func maxPidNamespaces() (int, error) {
+	data, err := os.ReadFile("/proc/sys/user/max_pid_namespaces")
+	if err != nil {
+		return 0, err
+	}
+	max, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return 0, fmt.Errorf("parse user.max_pid_namespaces %q: %w", data, err)
+	}
+	return max, nil
+}
 
 // nestingLimit starts a chain of processes one link longer than the MaxLevel
 // levels below the initial PID namespace: every link but the last must
@@ -102,21 +140,9 @@ func nestingLimit(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	if own.Ino != initPidNSIno && !t.Sandboxed {
-		return prop.Skip("nscheck is not in the initial PID namespace (ns/pid inode %d, not %d), so how many levels are left "+
-			"below it is unknown; run nscheck in the host's PID namespace", own.Ino, uint64(initPidNSIno))
-	}
-	data, err := os.ReadFile("/proc/sys/user/max_pid_namespaces")
+	max, err := maxPidNamespaces()
 	if err != nil {
 		return err
-	}
-	max, err := strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		return fmt.Errorf("parse user.max_pid_namespaces %q: %w", data, err)
-	}
-	if max < MaxLevel+1 {
-		return prop.Skip("user.max_pid_namespaces is %d, fewer than the %d the chain creates; raise it with sysctl -w user.max_pid_namespaces=%d",
-			max, MaxLevel+1, MaxLevel+1)
 	}
 	a := nestArgs{Remaining: MaxLevel, Flags: spawn.Nested(t, unix.CLONE_NEWPID), Parent: own}
 	var f nestFacts

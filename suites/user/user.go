@@ -11,6 +11,7 @@
 package user
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -59,11 +60,12 @@ var _ = prop.Register(prop.Property{
 })
 
 var _ = prop.Register(prop.Property{
-	ID:    "user.setgroups-deny-sticky",
-	Title: `once "deny" is written to /proc/<pid>/setgroups, writing "allow" fails with EPERM`,
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWUSER,
-	Check: setgroupsDenySticky,
+	ID:       "user.setgroups-deny-sticky",
+	Title:    `once "deny" is written to /proc/<pid>/setgroups, writing "allow" fails with EPERM`,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{setgroupsAllowed},
+	Check:    setgroupsDenySticky,
 })
 
 var _ = prop.Register(prop.Property{
@@ -71,7 +73,7 @@ var _ = prop.Register(prop.Property{
 	Title:    "a file created by root inside a new user namespace is owned on the host by the outside uid and gid root maps to",
 	Needs:    prop.NeedUserns,
 	Flag:     unix.CLONE_NEWUSER,
-	Premises: []prop.Premise{prop.Capability(unix.CAP_CHOWN, "giving a file to an unmapped owner").AsRoot()},
+	Premises: []prop.Premise{prop.Scratch, prop.Capability(unix.CAP_CHOWN, "giving a file to an unmapped owner").AsRoot()},
 	Check:    fileOwnerMapped,
 })
 
@@ -212,12 +214,18 @@ func mapWriteOnce(t *prop.Trial) error {
 	return nil
 }
 
-func setgroupsDenySticky(t *prop.Trial) error {
-	if !t.Sandboxed {
-		if own, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(own)) == "deny" {
-			return prop.Skip("this process's user namespace has setgroups denied (its creator wrote \"deny\", as unshare --map-root-user does) and nested user namespaces inherit the denial, so a fresh \"allow\" cannot be shown here; run nscheck as root of the host or as a plain user")
-		}
+// setgroupsAllowed is the premise of setgroups-deny-sticky: nscheck's own
+// user namespace has setgroups allowed, or no nested one can start with
+// "allow".
+var setgroupsAllowed = prop.Premise{Key: "setgroups-allowed", Why: "a fresh user namespace whose setgroups reads allow", Probe: func(context.Context) error {
+	if own, err := os.ReadFile("/proc/self/setgroups"); err == nil && strings.TrimSpace(string(own)) == "deny" {
+		return prop.Unmet("this process's user namespace has setgroups denied (its creator wrote \"deny\", as unshare --map-root-user does) and nested user namespaces inherit the denial",
+			"run nscheck as root of the host or as a plain user")
 	}
+	return nil
+}}
+
+func setgroupsDenySticky(t *prop.Trial) error {
 	p, err := startProbe(t, "", probeArgs{}, nil)
 	if err != nil {
 		return err
@@ -248,9 +256,9 @@ func fileOwnerMapped(t *prop.Trial) error {
 		return err
 	}
 	uid, gid := rm.uid, rm.gid
-	dir, err := os.MkdirTemp("", "nscheck-user-")
+	dir, err := prop.ScratchDir("nscheck-user-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.RemoveAll(dir) })
 	// Root inside writes as the outside uid: give it the directory.
