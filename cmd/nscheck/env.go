@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nscheck/nscheck/internal/diag"
+	"github.com/nscheck/nscheck/internal/ownview"
 	"github.com/nscheck/nscheck/internal/report"
 )
 
@@ -25,6 +26,13 @@ func envCmd(args []string) int {
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "env: unexpected argument %q", fs.Arg(0))
+	}
+	// The same view as a run gets (see run), so that env predicts it;
+	// --no-probe creates no namespace, this one included.
+	if !*noProbe {
+		if code, done := ownview.Ensure(); done {
+			return code
+		}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/ownview"
 	"github.com/nscheck/nscheck/internal/render/junit"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
@@ -56,6 +57,11 @@ func runCmd(args []string) int {
 		return fail(exitUsage, "run: %v", err)
 	}
 	helper.DefaultTimeout = *helperTimeout
+	// A /proc of another PID namespace, no scratch space: nscheck runs
+	// again in a mount namespace of its own that has them, when it may.
+	if code, done := ownview.Ensure(); done {
+		return code
+	}
 
 	opts := runner.Options{
 		LabelFilter:  *labels,
@@ -98,6 +104,10 @@ func runCmd(args []string) int {
 		rep.Host = *host
 	}
 	rep.Require(required)
+	if v := ownview.Current(); v.Fatal {
+		// Once for the run, not once per property (each skips on it).
+		rep.Errors = append(rep.Errors, v.Err)
+	}
 	text := os.Stdout
 	if *jsonOut == "-" || files.stdout() {
 		text = os.Stderr // stdout carries the JSON (or another report)

@@ -15,6 +15,7 @@ package diag
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -58,7 +59,11 @@ type Diagnosis struct {
 	// Predictions are the properties of the catalog a run here will skip,
 	// from their premises (not made with NoProbe).
 	Predictions []prop.Prediction `json:"predictions,omitempty"`
-	Notes       []string          `json:"notes,omitempty"`
+	// Premises are the distinct premises of the catalog and what their
+	// probes found (not made with NoProbe): capabilities, veth, loopback,
+	// the /proc and scratch space, the control's sandbox.
+	Premises []PremiseState `json:"premises,omitempty"`
+	Notes    []string       `json:"notes,omitempty"`
 }
 
 // ConfigInfo says which kernel config was used and what it says.
@@ -200,8 +205,45 @@ func Diagnose(ctx context.Context, o Options) (*Diagnosis, error) {
 	}
 	if !o.NoProbe {
 		d.Predictions = prop.Predict(ctx, prop.All())
+		d.Premises = premiseStates(ctx, prop.All())
 	}
 	return d, nil
+}
+
+// PremiseState is one premise and what its probe found.
+type PremiseState struct {
+	Key string `json:"key"`
+	// State is "holds", the unmet reason, or "probe failed: ...".
+	State string `json:"state"`
+}
+
+// premiseStates probes every distinct premise of props (each once per
+// process, as a run does).
+func premiseStates(ctx context.Context, props []*prop.Property) []PremiseState {
+	var out []PremiseState
+	seen := map[string]bool{}
+	for _, p := range props {
+		for _, pr := range p.AllPremises() {
+			if seen[pr.Key] {
+				continue
+			}
+			seen[pr.Key] = true
+			st := PremiseState{Key: pr.Key, State: "holds"}
+			if err := pr.Holds(ctx); err != nil {
+				var u *prop.UnmetError
+				if errors.As(err, &u) {
+					c := *u
+					c.Why = "" // a premise shared by properties that need it for different things
+					st.State = "unmet: " + c.Reason()
+				} else {
+					st.State = "probe failed: " + err.Error()
+				}
+			}
+			out = append(out, st)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
 }
 
 func nsKnobNames() []string {

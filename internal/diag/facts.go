@@ -3,7 +3,6 @@ package diag
 import (
 	"errors"
 	"fmt"
-	"github.com/nscheck/nscheck/internal/caps"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,7 +12,10 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nscheck/nscheck/internal/caps"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/ownview"
+	"github.com/nscheck/nscheck/prop"
 )
 
 // Knob states.
@@ -139,6 +141,14 @@ type Self struct {
 	// Proc says whether /proc is of nscheck's own PID namespace: "own",
 	// or what is wrong with it.
 	Proc string `json:"proc"`
+	// Scratch is the directory checks make theirs in (prop.ScratchRoot),
+	// or what is wrong with it.
+	Scratch string `json:"scratch"`
+	// Mounted lists what nscheck mounted for itself, in a mount namespace
+	// of its own, because the caller's /proc or scratch space would not do
+	// (internal/ownview); ViewError says why it could not.
+	Mounted   []string `json:"mounted,omitempty"`
+	ViewError string   `json:"view_error,omitempty"`
 	// Loopback is "up" or "down": the state of lo in nscheck's network
 	// namespace (a new one starts with it down).
 	Loopback string `json:"loopback"`
@@ -175,43 +185,37 @@ func readSelf() Self {
 	if c, err := caps.Self(); err == nil {
 		s.EffectiveLacks, s.BoundingLacks = c.Effective.Missing(), c.Bounding.Missing()
 	}
-	s.Proc = procView()
+	s.Proc, s.Scratch = viewState(prop.ProcUnmet(), "own"), viewState(prop.ScratchUnmet(), prop.ScratchRoot())
+	if v := ownview.Current(); v.Proc != "" {
+		// What the caller gave, before nscheck mounted its own.
+		s.Proc, s.Scratch, s.Mounted, s.ViewError = v.Proc, v.Scratch, v.Mounted, v.Err
+	}
 	s.Loopback = loopback()
 	return s
 }
 
-// procView says whether /proc shows this process under its own PID: a
-// /proc mounted in an ancestor PID namespace (unshare --pid without
-// --mount-proc) shows it under another.
-func procView() string {
-	link, err := os.Readlink("/proc/self")
-	if err != nil {
-		return "unreadable: " + err.Error()
+// viewState is ok when the premise's probe found nothing wrong, else what
+// it found.
+func viewState(unmet error, ok string) string {
+	if unmet == nil {
+		return ok
 	}
-	if link != strconv.Itoa(os.Getpid()) {
-		return fmt.Sprintf("of another PID namespace (/proc/self is %s, getpid() is %d)", link, os.Getpid())
+	if r, isUnmet := prop.SkipReason(unmet); isUnmet {
+		return r
 	}
-	return "own"
+	return "unknown: " + unmet.Error()
 }
 
 // loopback reads the flags of lo in this network namespace.
 func loopback() string {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
+	up, err := prop.LoopbackUp()
+	switch {
+	case err != nil:
 		return "unknown: " + err.Error()
+	case up:
+		return "up"
 	}
-	defer unix.Close(fd)
-	req, err := unix.NewIfreq("lo")
-	if err != nil {
-		return "unknown: " + err.Error()
-	}
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, req); err != nil {
-		return "unknown: " + err.Error()
-	}
-	if req.Uint16()&unix.IFF_UP == 0 {
-		return "down"
-	}
-	return "up"
+	return "down"
 }
 
 // containerSigns looks for the marks container runtimes leave.

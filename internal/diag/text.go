@@ -94,6 +94,13 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 	}
 	p.f("  capabilities: effective %s; bounding %s\n", lacking(s.EffectiveLacks), lacking(s.BoundingLacks))
 	p.f("  /proc: %s; loopback: %s\n", s.Proc, s.Loopback)
+	p.f("  scratch space: %s\n", s.Scratch)
+	for _, m := range s.Mounted {
+		p.f("  nscheck mounted, in a mount namespace of its own: %s\n", m)
+	}
+	if s.ViewError != "" {
+		p.f("  nscheck's view: %s\n", s.ViewError)
+	}
 	if len(s.Container) > 0 {
 		p.f("  inside a container? signs: %s\n", strings.Join(s.Container, "; "))
 	} else {
@@ -102,6 +109,12 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 
 	for _, note := range d.Notes {
 		p.f("note: %s\n", note)
+	}
+	if len(d.Premises) > 0 {
+		p.f("\npremises (what checks need, probed as a run probes them)\n")
+		for _, pr := range d.Premises {
+			p.f("  %s: %s\n", pr.Key, pr.State)
+		}
 	}
 	if len(d.Predictions) > 0 {
 		p.f("\nproperties a run here will skip (%d)\n", len(d.Predictions))
