@@ -29,6 +29,9 @@ type narrowEnv struct {
 	skips map[string]string
 	// passes must pass (nscheck got itself a correct view).
 	passes []string
+	// code is the exit code of the run (passed through from the
+	// re-executed nscheck when it got a view of its own).
+	code int
 }
 
 func (e narrowEnv) run(t *testing.T, args ...string) result {
@@ -58,8 +61,8 @@ func TestNarrowEnvironmentsSkipNamedAndEnvPredictsThem(t *testing.T) {
 		{
 			// ... and cannot: one run error, every property skipped.
 			name: "stale-proc-no-cap-sys-admin", wrap: append(slices.Clone(stale), noSysAdmin...),
-			runError: "unshare --mount-proc",
-			skips:    map[string]string{"cgroup.root-virtualized": "/proc belongs to another PID namespace", "pid.child-is-init": "/proc belongs to another PID namespace"},
+			runError: "unshare --mount-proc", code: exitFail,
+			skips: map[string]string{"cgroup.root-virtualized": "/proc belongs to another PID namespace", "pid.child-is-init": "/proc belongs to another PID namespace"},
 		},
 		{
 			name:   "net-ns-lo-down",
@@ -100,6 +103,9 @@ func TestNarrowEnvironmentsSkipNamedAndEnvPredictsThem(t *testing.T) {
 			rep, err := report.Decode(strings.NewReader(res.stdout))
 			if err != nil {
 				t.Fatalf("exit %d: %v\n%s", res.code, err, res.stderr)
+			}
+			if res.code != e.code {
+				t.Errorf("run exit %d, want %d", res.code, e.code)
 			}
 			envRes := e.run(t, "env", "--json", "-")
 			var d diag.Diagnosis

@@ -124,7 +124,11 @@ func WriteText(w io.Writer, d *Diagnosis) error {
 	}
 	if len(d.Problems) == 0 {
 		un := len(d.Unavailable())
-		p.f("\n%d of %d namespace types available; no problem found\n", len(d.Namespaces)-un, len(d.Namespaces))
+		p.f("\n%d of %d namespace types available; no problem found with them", len(d.Namespaces)-un, len(d.Namespaces))
+		if len(d.Predictions) > 0 {
+			p.f(" (%d properties will skip on their premises, above)", len(d.Predictions))
+		}
+		p.f("\n")
 		return p.err
 	}
 	p.f("\nproblems\n")

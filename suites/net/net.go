@@ -54,9 +54,12 @@ var netAdmin = prop.Capability(unix.CAP_NET_ADMIN, "configuring links and sysctl
 // vethPremise is the premise of the checks that make veth pairs (or whose
 // control gives its sandbox one): the kernel has the veth link kind. It is
 // probed by a helper in a new network namespace that makes a pair and
-// deletes it (net.links with Probe). Probe it after netAdmin: without
-// CAP_NET_ADMIN the pair is refused with EPERM.
+// deletes it (net.links with Probe); without CAP_NET_ADMIN it cannot be
+// probed, and is unmet as netAdmin is.
 var vethPremise = prop.Premise{Key: "link:veth", Why: "veth pairs between network namespaces", Probe: func(ctx context.Context) error {
+	if err := netAdmin.Holds(ctx); err != nil {
+		return err // the probe pair would be refused (EPERM): unknown
+	}
 	self, err := nsfs.Of(0, "net")
 	if err != nil {
 		return err
