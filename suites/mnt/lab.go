@@ -13,7 +13,6 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/rendezvous"
 	"github.com/nscheck/nscheck/prop"
@@ -321,7 +320,7 @@ func runLab(t *prop.Trial, scenario string) (*labRun, error) {
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := labArgs{Dir: dir, Isolated: t.Isolated}
-	if a.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return nil, err
 	}
 	s := helper.Spec{Action: scenario, Args: a, Cloneflags: unix.CLONE_NEWNS, Hold: true}

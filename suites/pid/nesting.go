@@ -12,7 +12,6 @@ import (
 	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -118,7 +117,7 @@ func nestingLimit(t *prop.Trial) error {
 		return prop.Skip("user.max_pid_namespaces is %d, fewer than the %d the chain creates; raise it with sysctl -w user.max_pid_namespaces=%d",
 			max, MaxLevel+1, MaxLevel+1)
 	}
-	a := nestArgs{Remaining: MaxLevel, Flags: spawn.Nested(t, unix.CLONE_NEWPID), Parent: own}
+	a := nestArgs{Remaining: MaxLevel, Flags: t.Nested(unix.CLONE_NEWPID), Parent: own}
 	var f nestFacts
 	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: 2 * helper.DefaultTimeout}, &f); err != nil {
 		return err
