@@ -51,6 +51,9 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 	var ev Evaluation
 	if premise != nil {
 		ev.Control, ev.ControlReason = ControlNotRun, "a premise does not hold"
+		if guardVerdict(p, &ev, premise) {
+			return ev
+		}
 		if reason, ok := SkipReason(premise); ok {
 			ev.Skip = reason
 		} else {
@@ -61,17 +64,8 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 	ev.Evidence, ev.Leaks = real.Obs.Evidence, real.Obs.Leaks
 	if real.Err != nil {
 		ev.Control, ev.ControlReason = ControlNotRun, "the real check did not complete"
-		if g, ok := NotCreated(real.Err); ok && g.Type == typeOf(p.Flag) {
-			ev.Evidence, ev.Leaks = withGuardEvidence(ev.Evidence, g), append(slices.Clip(ev.Leaks), g.Error())
-			return ev
-		}
-		if len(ev.Leaks) > 0 {
+		if guardVerdict(p, &ev, real.Err) || len(ev.Leaks) > 0 {
 			// It saw a leak before it stopped: that is the verdict.
-			return ev
-		}
-		if g, ok := NotCreated(real.Err); ok {
-			ev.Untrusted = nsguard.Leak(g.Type)
-			ev.Skip = untrustedPrefix + ev.Untrusted + " (" + g.Error() + "); see the " + g.Type + " properties"
 			return ev
 		}
 		if reason, ok := SkipReason(real.Err); ok {
@@ -89,10 +83,10 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 	if control.Err != nil {
 		ev.Control = ControlNotRun
 		if g, ok := NotCreated(control.Err); ok {
-			ev.Untrusted = nsguard.Leak(g.Type)
 			ev.ControlReason = "the control's sandbox could not be made: " + g.Error()
 			if len(ev.Leaks) == 0 {
-				ev.Skip = untrustedPrefix + ev.Untrusted + ", which the negative control's sandbox needs, so the check could not be shown to detect a leak; see the " + g.Type + " properties"
+				ev.Untrusted = nsguard.Leak(g.Type)
+				ev.Skip = untrustedPrefix + ev.Untrusted + ", which the negative control's sandbox needs, so the check could not be shown to detect a leak (" + g.Detail() + "); see the " + g.Type + " properties"
 			}
 			return ev
 		}
@@ -114,6 +108,25 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 	ev.Control = ControlMissed
 	ev.ControlReason = "no leak seen with " + flagName(p.Flag) + " withheld"
 	return ev
+}
+
+// guardVerdict judges a run (or a premise's probe) that the namespace
+// guard stopped because the kernel did not create a namespace: for the
+// type under test that is a leak, with the guard's evidence; for another
+// type, unless leaks were seen already, the property is untrusted. It
+// reports whether err was the guard's.
+func guardVerdict(p *Property, ev *Evaluation, err error) bool {
+	g, ok := NotCreated(err)
+	switch {
+	case !ok:
+		return false
+	case g.Type == typeOf(p.Flag):
+		ev.Evidence, ev.Leaks = withGuardEvidence(ev.Evidence, g), append(slices.Clip(ev.Leaks), g.Error())
+	case len(ev.Leaks) == 0:
+		ev.Untrusted = nsguard.Leak(g.Type)
+		ev.Skip = untrustedPrefix + ev.Untrusted + ", which the check relies on (" + g.Detail() + "); see the " + g.Type + " properties"
+	}
+	return true
 }
 
 // untrustedPrefix begins the skip reason of a property that a broken

@@ -66,6 +66,8 @@ func TestJudge(t *testing.T) {
 		{"sandbox's mount namespace not created", withControl, nil, Run{Obs: clean}, Run{Err: notMnt}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
 		{"sandbox's mount namespace not created, leak", withControl, nil, Run{Obs: leak}, Run{Err: notMnt}, "failed", ControlNotRun, ""},
 		{"another type not created in the real run", withControl, nil, Run{Err: notMnt}, Run{Obs: leak}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
+		{"premise probe: tested type not created", withControl, fmt.Errorf("probe clone:CLONE_NEWUTS: %w", notUTS), Run{}, Run{}, "failed", ControlNotRun, ""},
+		{"premise probe: sandbox's mount namespace not created", withControl, fmt.Errorf("probe sandbox:CLONE_NEWUTS: %w", notMnt), Run{}, Run{}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
 		{"guard refused an action in the host's namespace", withControl, nil, Run{Err: refused}, Run{Obs: leak}, "failed", ControlNotRun, "refusing to act"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -94,6 +96,8 @@ func TestJudge(t *testing.T) {
 			}
 			_, realGuard := NotCreated(tc.real.Err)
 			_, controlGuard := NotCreated(tc.control.Err)
+			_, premiseGuard := NotCreated(tc.premise)
+			realGuard = realGuard || premiseGuard
 			switch {
 			case tc.state == "failed" && realGuard && len(tc.real.Obs.Leaks) == 0:
 				// Isolation broken, with the guard's evidence.

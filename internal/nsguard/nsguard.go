@@ -51,10 +51,15 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Asked {
-		return fmt.Sprintf("the kernel did not create a new %s namespace: the helper cloned with %s is still in its parent's (nsfs %s), so it did not act",
-			Name(e.Type), flagName(e.Type), e.ID)
+		return Leak(e.Type) + ": " + e.Detail()
 	}
 	return fmt.Sprintf("refusing to act: this helper is in the host's %s namespace (nsfs %s)", Name(e.Type), e.ID)
+}
+
+// Detail is the evidence of a namespace the kernel did not create, in
+// words: which flag, and where the helper was left.
+func (e *Error) Detail() string {
+	return fmt.Sprintf("the helper cloned with %s is still in its parent's (nsfs %s), so it did not act", flagName(e.Type), e.ID)
 }
 
 // Leak is the words of the verdict on a kernel that did not create a new
