@@ -170,10 +170,15 @@ func run(req Request) (json.RawMessage, *Error) {
 //	──────────────                              ─────────────────
 //	fd 4 ── Request ──────────────────────────▶ action runs
 //	fd 5 ◀── one JSON line ── SendHandshake     (Spec.Handshake only)
-//	Go(): close fd 4 ──────── EOF ────────────▶ AwaitGo returns
+//	Go(): one byte on fd 4 ───────────────────▶ AwaitGo returns
 //	fd 3 ◀── Reply ───────────────────────────  action returns
-//	Wait(): exit status ◀────────────────────── exit
+//	                                            (Hold: block until EOF)
+//	Release/Wait: close fd 4 ── EOF ──────────▶ exit
+//	exit status ◀───────────────────────────── reaped
 const handshakeFD = 5
+
+// goAhead is the byte Process.Go writes on the request pipe.
+const goAhead = 'g'
 
 // handshakeEnvVar tells a helper that fd 5 is its handshake pipe. It is
 // cleared at start-up, and helperEnv drops it, so that the helper's own
@@ -204,18 +209,18 @@ func SendHandshake(v any) error {
 	return nil
 }
 
-// AwaitGo (helper side) blocks until the parent calls Process.Go, releases
-// or closes the helper, or dies: EOF on the request pipe, which serve has
-// finished reading before the action runs.
+// AwaitGo (helper side) blocks until the parent calls Process.Go (one byte
+// on the request pipe, which serve has finished reading before the action
+// runs), releases or closes the helper, or dies (EOF).
 func AwaitGo() error {
-	var buf [64]byte
+	var buf [1]byte
 	for {
-		n, err := unix.Read(requestFD, buf[:])
+		_, err := unix.Read(requestFD, buf[:])
 		switch {
 		case errors.Is(err, unix.EINTR):
 		case err != nil:
 			return fmt.Errorf("wait for the go-ahead on fd %d: %w", requestFD, err)
-		case n == 0:
+		default:
 			return nil
 		}
 	}

@@ -322,10 +322,11 @@ func (p *Process) Handshake(v any) error {
 	return nil
 }
 
-// Go lets an action blocked in AwaitGo go on: it closes the request pipe
-// (a held helper is released by it too).
+// Go lets an action blocked in AwaitGo go on: one byte on the request
+// pipe. A held helper stays held until Release (closing the pipe, which
+// lets AwaitGo go on as well).
 func (p *Process) Go() {
-	p.goOnce.Do(func() { p.request.Close() })
+	p.goOnce.Do(func() { _, _ = p.request.Write([]byte{goAhead}) })
 }
 
 // Reply waits for the helper's reply (a Spawned helper's; Start has read
@@ -372,11 +373,12 @@ func Describe(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("wait status %#x", uint32(ws))
 }
 
-// Wait lets the helper go on (Go), waits for it to exit, killing it when
-// it outlives its deadline, and returns its wait status. It does not reap
-// the Process's resources: Release or Close still must be called.
+// Wait lets the helper go on and exit (it closes the request pipe, as
+// Release does), waits for it to exit, killing it when it outlives its
+// deadline, and returns its wait status. It does not free the Process's
+// resources: Release or Close still must be called.
 func (p *Process) Wait() (syscall.WaitStatus, error) {
-	p.Go()
+	p.request.Close()
 	grace := max(time.Until(p.deadline), time.Second)
 	select {
 	case <-p.done:
@@ -439,7 +441,7 @@ func (p *Process) Facts(v any) error {
 // that exits non-zero is a harness error.
 func (p *Process) Release() error {
 	p.once.Do(func() {
-		p.Go()
+		p.request.Close()
 		grace := time.Until(p.deadline)
 		if grace < time.Second {
 			grace = time.Second
