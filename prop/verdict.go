@@ -83,10 +83,10 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 	if control.Err != nil {
 		ev.Control = ControlNotRun
 		if g, ok := NotCreated(control.Err); ok {
-			ev.ControlReason = "the control's sandbox could not be made: " + g.Error()
+			ev.ControlReason = "the control could not run: " + g.Error()
 			if len(ev.Leaks) == 0 {
 				ev.Untrusted = nsguard.Leak(g.Type)
-				ev.Skip = untrustedPrefix + ev.Untrusted + ", which the negative control's sandbox needs, so the check could not be shown to detect a leak (" + g.Detail() + "); see the " + g.Type + " properties"
+				ev.Skip = untrustedPrefix + ev.Untrusted + ", which the negative control (its sandbox, or a helper in it) needs, so the check could not be shown to detect a leak (" + g.Detail() + "); see the " + g.Type + " properties"
 			}
 			return ev
 		}
