@@ -2,6 +2,7 @@ package helper
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/nsguard"
 )
 
 // An action runs inside the helper and returns the facts it saw.
@@ -94,13 +97,27 @@ func serve() int {
 		return 3
 	}
 
+	if os.Getenv(handshakeEnvVar) == "1" {
+		os.Unsetenv(handshakeEnvVar)
+		unix.CloseOnExec(handshakeFD)
+		handshake = os.NewFile(handshakeFD, "handshake")
+	}
+
 	dec := json.NewDecoder(reqF)
 	var req Request
 	rep := Reply{PID: os.Getpid()}
 	if err := req.decode(dec); err != nil {
 		rep.Err = Fail("read request", err)
+	} else if err := guard(req.Guard); err != nil {
+		// Cloned to leave a namespace and still in it: run nothing.
+		rep.Err = toError(err)
 	} else {
 		rep.Facts, rep.Err = run(req)
+	}
+	if handshake != nil {
+		// No handshake was sent (the action failed first, or the guard
+		// stopped it): EOF tells the parent to read the reply.
+		handshake.Close()
 	}
 	line, err := rep.appendLine(nil)
 	if err == nil {
@@ -116,6 +133,16 @@ func serve() int {
 		_, _ = io.Copy(io.Discard, io.MultiReader(dec.Buffered(), reqF))
 	}
 	return 0
+}
+
+// guard is the namespace guard at clone: the helper is in none of the
+// parent's namespaces that it was cloned to leave (see internal/nsguard).
+func guard(encoded string) error {
+	set, err := nsguard.Parse(encoded)
+	if err != nil {
+		return err
+	}
+	return set.Verify()
 }
 
 func run(req Request) (json.RawMessage, *Error) {
@@ -134,4 +161,67 @@ func run(req Request) (json.RawMessage, *Error) {
 		return nil, Fail("marshal facts", err)
 	}
 	return raw, nil
+}
+
+// The handshake pipe of a helper started with Spec.Handshake: its fd 5,
+// after the reply (3) and request (4) pipes.
+//
+//	parent (Spawn)                              child (an action)
+//	──────────────                              ─────────────────
+//	fd 4 ── Request ──────────────────────────▶ action runs
+//	fd 5 ◀── one JSON line ── SendHandshake     (Spec.Handshake only)
+//	Go(): one byte on fd 4 ───────────────────▶ AwaitGo returns
+//	fd 3 ◀── Reply ───────────────────────────  action returns
+//	                                            (Hold: block until EOF)
+//	Release/Wait: close fd 4 ── EOF ──────────▶ exit
+//	exit status ◀───────────────────────────── reaped
+const handshakeFD = 5
+
+// goAhead is the byte Process.Go writes on the request pipe.
+const goAhead = 'g'
+
+// handshakeEnvVar tells a helper that fd 5 is its handshake pipe. It is
+// cleared at start-up, and helperEnv drops it, so that the helper's own
+// children never take an unrelated fd 5 for one.
+const handshakeEnvVar = "NSCHECK_HANDSHAKE"
+
+var handshake *os.File
+
+// HasHandshake reports whether this helper was started with a handshake pipe.
+func HasHandshake() bool { return handshake != nil }
+
+// SendHandshake (helper side) writes v as the handshake and closes the
+// pipe. An action of a helper started with Spec.Handshake may call it once.
+func SendHandshake(v any) error {
+	if handshake == nil {
+		return errors.New("helper: this helper has no handshake pipe (start it with Spec.Handshake)")
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("marshal handshake: %w", err)
+	}
+	f := handshake
+	handshake = nil
+	defer f.Close()
+	if _, err := f.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("write handshake: %w", err)
+	}
+	return nil
+}
+
+// AwaitGo (helper side) blocks until the parent calls Process.Go (one byte
+// on the request pipe, which serve has finished reading before the action
+// runs), releases or closes the helper, or dies (EOF).
+func AwaitGo() error {
+	var buf [1]byte
+	for {
+		_, err := unix.Read(requestFD, buf[:])
+		switch {
+		case errors.Is(err, unix.EINTR):
+		case err != nil:
+			return fmt.Errorf("wait for the go-ahead on fd %d: %w", requestFD, err)
+		default:
+			return nil
+		}
+	}
 }

@@ -39,6 +39,15 @@ type Spec struct {
 	Fork bool
 	// Hold keeps the helper alive after its reply until Release.
 	Hold bool
+	// Handshake gives the helper a pipe on fd 5: its action reports a
+	// first result on it (SendHandshake) before the reply, which the
+	// parent reads with Process.Handshake (see Spawn).
+	Handshake bool
+	// Detached starts the helper without a parent-death signal and with
+	// stderr on /dev/null: it outlives its parent (an orphan, what an init
+	// leaves behind). Whoever owns it kills it (Close) or it bounds its
+	// own life.
+	Detached bool
 	// Timeout bounds the helper; zero means DefaultTimeout.
 	Timeout time.Duration
 	// Exe overrides the binary to execute (see Exe); tests and benchmarks.
@@ -111,12 +120,47 @@ func helperEnv(env []string) []string {
 	out := make([]string, 0, len(env)+4)
 	for _, kv := range env {
 		switch name, _, _ := strings.Cut(kv, "="); name {
-		case EnvVar, TimeoutEnvVar, RunEnvVar, "GOMAXPROCS":
+		case EnvVar, TimeoutEnvVar, RunEnvVar, handshakeEnvVar, "GOMAXPROCS":
 			continue
 		}
 		out = append(out, kv)
 	}
 	return append(out, "GOMAXPROCS=1", TimeoutEnvVar+"="+DefaultTimeout.String(), EnvVar+"=1", RunEnvVar+"="+RunTag())
+}
+
+// ignoredFlags are the CLONE_NEW* flags that Spawn silently leaves out of
+// every clone, as a kernel that ignores them would: a fault that tests
+// inject (IgnoreCloneFlags), zero otherwise.
+var ignoredFlags uintptr
+
+// IgnoreEnvVar carries ignoredFlags to the helpers of a process that
+// injects the fault, so that their helpers lose the flags too. Only test
+// binaries read it (from their TestMain, through IgnoreCloneFlagsFromEnv):
+// nscheck itself never does.
+const IgnoreEnvVar = "NSCHECK_TEST_IGNORE_CLONE_FLAGS"
+
+// IgnoreCloneFlags injects a fault for tests: from now on every helper
+// this process spawns (and every helper those spawn) is cloned without
+// flags, silently, while it still believes it asked for them, as on a
+// kernel that ignores them. Everything that spawns a helper sees the
+// kernel it would see there; the namespace guard must catch it. Not for
+// CLONE_NEWUSER (the id maps need it). Zero turns the fault off.
+func IgnoreCloneFlags(flags uintptr) {
+	ignoredFlags = flags &^ unix.CLONE_NEWUSER
+	if ignoredFlags == 0 {
+		os.Unsetenv(IgnoreEnvVar)
+		return
+	}
+	os.Setenv(IgnoreEnvVar, strconv.FormatUint(uint64(ignoredFlags), 10))
+}
+
+// IgnoreCloneFlagsFromEnv is IgnoreCloneFlags for the helpers of a test
+// binary that injects the fault: call it from TestMain before Main. Only
+// test binaries call it, so the fault can never be set in nscheck.
+func IgnoreCloneFlagsFromEnv() {
+	if v, err := strconv.ParseUint(os.Getenv(IgnoreEnvVar), 10, 64); err == nil {
+		ignoredFlags = uintptr(v) &^ unix.CLONE_NEWUSER
+	}
 }
 
 var flagNames = []struct {

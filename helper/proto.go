@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"syscall"
+
+	"github.com/nscheck/nscheck/internal/nsguard"
 )
 
 // EnvVar selects helper mode in a re-executed binary.
@@ -24,6 +26,10 @@ type Request struct {
 	// Hold keeps the helper alive after its reply until the parent
 	// releases it, so the host can inspect /proc/<pid>.
 	Hold bool `json:"hold,omitempty"`
+	// Guard is the parent's namespace of every type the helper was
+	// cloned to get a new one of (nsguard.Set.String): the helper checks
+	// that it is in none of them before it runs the action.
+	Guard string `json:"guard,omitempty"`
 }
 
 // Reply is what the child sends on fd 3.
@@ -60,6 +66,8 @@ func (r *Request) decode(dec *json.Decoder) error {
 			err = dec.Decode(&r.Args)
 		case "hold":
 			err = decodeScalar(dec, &r.Hold)
+		case "guard":
+			err = decodeScalar(dec, &r.Guard)
 		default:
 			var skip json.RawMessage
 			err = dec.Decode(&skip)
@@ -116,6 +124,10 @@ type Error struct {
 	// CloneFlags is set when the kernel refused to create namespaces inside
 	// the helper (a StartError there): the flags it was asked for.
 	CloneFlags uint64 `json:"clone_flags,omitempty"`
+	// Guard is set when a namespace guard stopped a helper (see
+	// internal/nsguard): where it found itself, and whether the kernel
+	// failed to create a namespace it was cloned to get.
+	Guard *nsguard.Error `json:"guard,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -126,12 +138,17 @@ func (e *Error) Error() string {
 }
 
 // Unwrap exposes the errno, so errors.Is(err, unix.EPERM) works on the parent
-// side as it would have in the child.
-func (e *Error) Unwrap() error {
-	if e.Errno == 0 {
-		return nil
+// side as it would have in the child, and the guard's *nsguard.Error, so
+// that errors.As finds it on either side.
+func (e *Error) Unwrap() []error {
+	var out []error
+	if e.Errno != 0 {
+		out = append(out, syscall.Errno(e.Errno))
 	}
-	return syscall.Errno(e.Errno)
+	if e.Guard != nil {
+		out = append(out, e.Guard)
+	}
+	return out
 }
 
 // Fail builds the Error for a failed operation inside an action.
@@ -157,6 +174,10 @@ func toError(err error) *Error {
 	var e *Error
 	if errors.As(err, &e) {
 		return e
+	}
+	var g *nsguard.Error
+	if errors.As(err, &g) {
+		return &Error{Op: "namespace guard", Msg: err.Error(), Guard: g}
 	}
 	out := Fail("", err)
 	out.Msg = err.Error()

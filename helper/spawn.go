@@ -1,6 +1,7 @@
 package helper
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,11 +9,14 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/vforkexec"
 )
 
@@ -20,15 +24,23 @@ import (
 type Process struct {
 	spec     Spec
 	proc     *os.Process
-	wait     func() error // reaps the helper, once
+	wait     func() (*os.ProcessState, error) // reaps the helper, once
 	pidfd    int
 	request  *os.File
-	reply    Reply
+	replyR   *os.File
+	hsFile   *os.File
+	hs       *bufio.Reader
 	deadline time.Time
 	stderr   *CappedBuffer
 
+	replied  bool
+	reply    Reply
+	replyErr error
+
 	done    chan struct{}
+	state   *os.ProcessState
 	waitErr error
+	goOnce  sync.Once
 	once    sync.Once
 	relErr  error
 	stopCtx func() bool
@@ -40,7 +52,7 @@ var live sync.Map // *Process -> struct{}
 // reaped. For interrupted runs; Release still reaps them.
 func KillAll() {
 	live.Range(func(k, _ any) bool {
-		k.(*Process).kill()
+		k.(*Process).Kill()
 		return true
 	})
 }
@@ -59,54 +71,12 @@ func Live() int {
 // A reply that carries an action error is returned as that *Error together
 // with the Process, which must still be released.
 func Start(ctx context.Context, s Spec) (*Process, error) {
-	if s.Fork && s.Cloneflags&unix.CLONE_NEWUSER == 0 {
-		return nil, fmt.Errorf("helper %s: Fork needs CLONE_NEWUSER (os/exec forks only a child that gets a user namespace)", s.Action)
-	}
-	req, err := RequestLine(s)
+	p, err := Spawn(ctx, s)
 	if err != nil {
 		return nil, err
 	}
-
-	repR, repW, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("pipe: %w", err)
-	}
-	reqR, reqW, err := os.Pipe()
-	if err != nil {
-		repR.Close()
-		repW.Close()
-		return nil, fmt.Errorf("pipe: %w", err)
-	}
-	defer repR.Close()
-
-	p := &Process{spec: s, pidfd: -1, request: reqW, stderr: NewCappedBuffer(StderrCap), done: make(chan struct{})}
-	p.deadline = time.Now().Add(s.timeout())
-	cmd := Command(s, repW, reqR)
-	if !s.Fork && vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
-		err = p.vfork(cmd)
-	} else {
-		err = p.exec(cmd)
-	}
-	repW.Close()
-	reqR.Close()
-	if err != nil {
-		reqW.Close()
-		return nil, NewStartError(s.Cloneflags, err)
-	}
-	live.Store(p, struct{}{})
-	go func() {
-		p.waitErr = p.wait()
-		close(p.done)
-	}()
-	p.stopCtx = context.AfterFunc(ctx, p.kill)
-
-	if _, err := reqW.Write(req); err != nil {
-		p.kill()
-		p.Release()
-		return nil, fmt.Errorf("send request to helper %d: %w", p.proc.Pid, err)
-	}
-	if err := p.readReply(ctx, repR); err != nil {
-		p.kill()
+	if err := p.readReply(ctx); err != nil {
+		p.Kill()
 		p.Release()
 		return nil, err
 	}
@@ -116,15 +86,111 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	return p, nil
 }
 
+// Spawn clones the helper and sends its request, and returns without
+// waiting for the reply: the caller may read a handshake (Spec.Handshake),
+// act, let the action go on (Go) and then read the reply (Reply) and the
+// wait status (Wait). The caller must Release (or Close) the Process. A
+// clone the kernel refused is a *StartError.
+func Spawn(ctx context.Context, s Spec) (*Process, error) {
+	if s.Fork && s.Cloneflags&unix.CLONE_NEWUSER == 0 {
+		return nil, fmt.Errorf("helper %s: Fork needs CLONE_NEWUSER (os/exec forks only a child that gets a user namespace)", s.Action)
+	}
+	var opened []*os.File
+	closeAll := func() {
+		for _, f := range opened {
+			f.Close()
+		}
+	}
+	pipe := func() (r, w *os.File, err error) {
+		if r, w, err = os.Pipe(); err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("pipe: %w", err)
+		}
+		opened = append(opened, r, w)
+		return r, w, nil
+	}
+	repR, repW, err := pipe()
+	if err != nil {
+		return nil, err
+	}
+	reqR, reqW, err := pipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &Process{spec: s, pidfd: -1, request: reqW, replyR: repR, done: make(chan struct{})}
+	p.deadline = time.Now().Add(s.timeout())
+	cmd := Command(s, repW, reqR)
+	childEnds := []*os.File{repW, reqR}
+	if s.Handshake {
+		hsR, hsW, err := pipe()
+		if err != nil {
+			return nil, err
+		}
+		cmd.ExtraFiles = append(cmd.ExtraFiles, hsW)
+		cmd.Env = append(cmd.Env, handshakeEnvVar+"=1")
+		p.hsFile, p.hs = hsR, bufio.NewReader(hsR)
+		childEnds = append(childEnds, hsW)
+	}
+	if !s.Detached {
+		p.stderr = NewCappedBuffer(StderrCap)
+	}
+
+	// The guard (see internal/nsguard) is taken on the thread that clones:
+	// the child starts in that thread's namespaces.
+	runtime.LockOSThread()
+	guard, err := nsguard.Observe(s.Cloneflags)
+	var req []byte
+	if err == nil {
+		req, err = requestLine(s, guard)
+	}
+	if err == nil {
+		cmd.SysProcAttr.Cloneflags &^= ignoredFlags
+		if !s.Fork && vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
+			err = p.vfork(cmd)
+		} else if err = p.exec(cmd); err != nil {
+			err = NewStartError(s.Cloneflags, err)
+		}
+	}
+	runtime.UnlockOSThread()
+	for _, f := range childEnds {
+		f.Close()
+	}
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	live.Store(p, struct{}{})
+	go func() {
+		p.state, p.waitErr = p.wait()
+		close(p.done)
+	}()
+	p.stopCtx = context.AfterFunc(ctx, p.Kill)
+
+	if _, err := reqW.Write(req); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("send request to helper %d: %w", p.proc.Pid, err)
+	}
+	return p, nil
+}
+
 // exec starts the helper with os/exec: credentials, id maps the parent
 // must write, time namespaces, Spec.Fork.
 func (p *Process) exec(cmd *exec.Cmd) error {
-	cmd.Stderr = p.stderr
+	if p.stderr != nil {
+		cmd.Stderr = p.stderr
+	}
+	if p.spec.Detached {
+		cmd.SysProcAttr.Pdeathsig = 0
+	}
 	cmd.SysProcAttr.PidFD = &p.pidfd
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	p.proc, p.wait = cmd.Process, cmd.Wait
+	p.proc = cmd.Process
+	p.wait = func() (*os.ProcessState, error) {
+		err := cmd.Wait()
+		return cmd.ProcessState, err
+	}
 	return nil
 }
 
@@ -132,32 +198,44 @@ func (p *Process) exec(cmd *exec.Cmd) error {
 // namespace that maps root to this process the child maps itself and
 // shares this process's memory where os/exec would copy it, and every
 // start saves what os/exec does that a helper does not need. Stdin and
-// stdout are /dev/null, stderr is captured, as exec does.
+// stdout are /dev/null, stderr is captured (or /dev/null for a detached
+// helper), as exec does. A refused clone is a *StartError.
 func (p *Process) vfork(cmd *exec.Cmd) error {
 	null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0)
 	if err != nil {
 		return err
 	}
 	defer null.Close()
-	errR, errW, err := os.Pipe()
-	if err != nil {
-		return fmt.Errorf("pipe: %w", err)
+	errW, errR := null, (*os.File)(nil)
+	if p.stderr != nil {
+		if errR, errW, err = os.Pipe(); err != nil {
+			return fmt.Errorf("pipe: %w", err)
+		}
 	}
 	files := append([]*os.File{null, null, errW}, cmd.ExtraFiles...)
-	pid, pidfd, err := vforkexec.Start(vforkexec.Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files, Cloneflags: cmd.SysProcAttr.Cloneflags})
-	errW.Close()
+	pid, pidfd, err := vforkexec.Start(vforkexec.Attr{Path: cmd.Path, Argv: cmd.Args, Env: cmd.Env, Files: files,
+		Cloneflags: cmd.SysProcAttr.Cloneflags, Detached: p.spec.Detached})
+	if errR != nil {
+		errW.Close()
+	}
 	if err != nil {
-		errR.Close()
-		return err
+		if errR != nil {
+			errR.Close()
+		}
+		return NewStartError(p.spec.Cloneflags, err)
 	}
 	p.pidfd = pidfd
 	p.proc, _ = os.FindProcess(pid) // always succeeds on Unix
 	copied := make(chan struct{})
-	go func() {
-		_, _ = io.Copy(p.stderr, errR)
+	if errR != nil {
+		go func() {
+			_, _ = io.Copy(p.stderr, errR)
+			close(copied)
+		}()
+	} else {
 		close(copied)
-	}()
-	p.wait = func() error {
+	}
+	p.wait = func() (*os.ProcessState, error) {
 		state, err := p.proc.Wait()
 		// As exec.Cmd's WaitDelay: a process the helper left behind may
 		// hold stderr open.
@@ -165,33 +243,45 @@ func (p *Process) vfork(cmd *exec.Cmd) error {
 		case <-copied:
 		case <-time.After(cmd.WaitDelay):
 		}
-		errR.Close()
+		if errR != nil {
+			errR.Close()
+		}
 		switch {
 		case err != nil:
-			return err
+			return state, err
 		case !state.Success():
-			return &exec.ExitError{ProcessState: state}
+			return state, &exec.ExitError{ProcessState: state}
 		}
-		return nil
+		return state, nil
 	}
 	return nil
 }
 
-func (p *Process) readReply(ctx context.Context, r *os.File) error {
-	if err := r.SetReadDeadline(p.deadline); err != nil {
+// readReply reads the reply once, under the helper's deadline.
+func (p *Process) readReply(ctx context.Context) error {
+	if p.replied {
+		return p.replyErr
+	}
+	p.replied = true
+	p.replyErr = p.readReplyOnce(ctx)
+	p.replyR.Close()
+	return p.replyErr
+}
+
+func (p *Process) readReplyOnce(ctx context.Context) error {
+	if err := p.replyR.SetReadDeadline(p.deadline); err != nil {
 		return fmt.Errorf("set reply deadline: %w", err)
 	}
-	data, err := io.ReadAll(r)
+	data, err := io.ReadAll(p.replyR)
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return fmt.Errorf("helper %s timed out after %v", p.spec.Action, p.spec.timeout())
+		return p.timedOut()
 	case ctx.Err() != nil:
 		return fmt.Errorf("helper %s: %w", p.spec.Action, ctx.Err())
 	case err != nil:
 		return fmt.Errorf("read reply of helper %s: %w", p.spec.Action, err)
 	case len(data) == 0:
-		<-p.waitDone(time.Second)
-		return fmt.Errorf("helper %s exited without answering (%v)%s", p.spec.Action, p.waitErr, p.stderr.Tail())
+		return &NoReplyError{Action: p.spec.Action, Status: p.statusWithin(time.Second), Stderr: p.stderrTail()}
 	}
 	if err := json.Unmarshal(data, &p.reply); err != nil {
 		return fmt.Errorf("decode reply of helper %s: %w", p.spec.Action, err)
@@ -199,17 +289,131 @@ func (p *Process) readReply(ctx context.Context, r *os.File) error {
 	return nil
 }
 
-// waitDone returns a channel closed when the helper is reaped or d passed.
-func (p *Process) waitDone(d time.Duration) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		defer close(ch)
-		select {
-		case <-p.done:
-		case <-time.After(d):
+func (p *Process) timedOut() error {
+	p.Kill()
+	return fmt.Errorf("helper %s timed out after %v", p.spec.Action, p.spec.timeout())
+}
+
+// Handshake reads the helper's handshake (SendHandshake, Spec.Handshake)
+// into v. When the helper answered without one (its action failed first),
+// the action's error is returned.
+func (p *Process) Handshake(v any) error {
+	if p.hs == nil {
+		return fmt.Errorf("helper %s was started without a handshake pipe (Spec.Handshake)", p.spec.Action)
+	}
+	if err := p.hsFile.SetReadDeadline(p.deadline); err != nil {
+		return fmt.Errorf("set handshake deadline: %w", err)
+	}
+	line, err := p.hs.ReadBytes('\n')
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return p.timedOut()
+	case errors.Is(err, io.EOF):
+		if rerr := p.Reply(nil); rerr != nil {
+			return rerr
 		}
-	}()
-	return ch
+		return fmt.Errorf("helper %s answered without its handshake", p.spec.Action)
+	case err != nil:
+		return fmt.Errorf("read handshake of helper %s: %w", p.spec.Action, err)
+	}
+	if err := json.Unmarshal(line, v); err != nil {
+		return fmt.Errorf("decode handshake of helper %s: %w", p.spec.Action, err)
+	}
+	return nil
+}
+
+// Go lets an action blocked in AwaitGo go on: one byte on the request
+// pipe. A held helper stays held until Release (closing the pipe, which
+// lets AwaitGo go on as well).
+func (p *Process) Go() {
+	p.goOnce.Do(func() { _, _ = p.request.Write([]byte{goAhead}) })
+}
+
+// Reply waits for the helper's reply (a Spawned helper's; Start has read
+// it already) and decodes its facts into v when v is non-nil. An action's
+// error comes back as the *Error it sent; a helper that exited without
+// answering as a *NoReplyError.
+func (p *Process) Reply(v any) error {
+	if err := p.readReply(context.Background()); err != nil {
+		return err
+	}
+	if p.reply.Err != nil {
+		return p.reply.Err
+	}
+	if v == nil {
+		return nil
+	}
+	return p.Facts(v)
+}
+
+// NoReplyError says that a helper exited without answering; Status says how.
+type NoReplyError struct {
+	Action string
+	Status syscall.WaitStatus
+	Stderr string
+}
+
+func (e *NoReplyError) Error() string {
+	return fmt.Sprintf("helper %s exited without answering (%s)%s", e.Action, Describe(e.Status), e.Stderr)
+}
+
+// Killed reports whether the helper died of SIGKILL.
+func (e *NoReplyError) Killed() bool {
+	return e.Status.Signaled() && e.Status.Signal() == syscall.SIGKILL
+}
+
+// Describe renders a wait status as "exit status 0" or "killed by signal 9 (killed)".
+func Describe(ws syscall.WaitStatus) string {
+	switch {
+	case ws.Exited():
+		return fmt.Sprintf("exit status %d", ws.ExitStatus())
+	case ws.Signaled():
+		return fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+	}
+	return fmt.Sprintf("wait status %#x", uint32(ws))
+}
+
+// Wait lets the helper go on and exit (it closes the request pipe, as
+// Release does), waits for it to exit, killing it when it outlives its
+// deadline, and returns its wait status. It does not free the Process's
+// resources: Release or Close still must be called.
+func (p *Process) Wait() (syscall.WaitStatus, error) {
+	p.request.Close()
+	grace := max(time.Until(p.deadline), time.Second)
+	select {
+	case <-p.done:
+	case <-time.After(grace):
+		p.Kill()
+		<-p.done
+		return p.status(), fmt.Errorf("helper %s did not exit within %v", p.spec.Action, grace)
+	}
+	return p.status(), nil
+}
+
+// statusWithin waits up to d for the helper to exit and returns its status
+// (zero when it did not exit in time).
+func (p *Process) statusWithin(d time.Duration) syscall.WaitStatus {
+	select {
+	case <-p.done:
+		return p.status()
+	case <-time.After(d):
+		return 0
+	}
+}
+
+func (p *Process) status() syscall.WaitStatus {
+	if p.state == nil {
+		return 0
+	}
+	ws, _ := p.state.Sys().(syscall.WaitStatus)
+	return ws
+}
+
+func (p *Process) stderrTail() string {
+	if p.stderr == nil {
+		return ""
+	}
+	return p.stderr.Tail()
 }
 
 // PID is the helper's pid in the caller's PID namespace.
@@ -245,7 +449,7 @@ func (p *Process) Release() error {
 		select {
 		case <-p.done:
 		case <-time.After(grace):
-			p.kill()
+			p.Kill()
 			<-p.done
 			p.relErr = fmt.Errorf("helper %s did not exit after release within %v", p.spec.Action, grace)
 		}
@@ -256,14 +460,28 @@ func (p *Process) Release() error {
 		if p.pidfd >= 0 {
 			unix.Close(p.pidfd)
 		}
+		p.replyR.Close()
+		if p.hsFile != nil {
+			p.hsFile.Close()
+		}
 		if p.relErr == nil && p.waitErr != nil {
-			p.relErr = fmt.Errorf("helper %s: %v%s", p.spec.Action, p.waitErr, p.stderr.Tail())
+			p.relErr = fmt.Errorf("helper %s: %v%s", p.spec.Action, p.waitErr, p.stderrTail())
 		}
 	})
 	return p.relErr
 }
 
-func (p *Process) kill() {
+// Close kills the helper if it still runs and reaps it (Release without
+// the grace and without its error): the cleanup of a helper whose end
+// the caller no longer waits for.
+func (p *Process) Close() {
+	p.Kill()
+	_ = p.Release()
+}
+
+// Kill sends SIGKILL to the helper unless it has been reaped (through its
+// pidfd, so never to a recycled pid).
+func (p *Process) Kill() {
 	select {
 	case <-p.done:
 		return
@@ -298,13 +516,15 @@ func Run(ctx context.Context, s Spec, out any) error {
 }
 
 // RequestLine is the request a helper started for s reads on fd 4: one
-// line of JSON.
-func RequestLine(s Spec) ([]byte, error) {
+// line of JSON (without the namespace guard, which Spawn adds).
+func RequestLine(s Spec) ([]byte, error) { return requestLine(s, nil) }
+
+func requestLine(s Spec, guard nsguard.Set) ([]byte, error) {
 	args, err := json.Marshal(s.Args)
 	if err != nil {
 		return nil, fmt.Errorf("marshal args of %s: %w", s.Action, err)
 	}
-	req, err := json.Marshal(Request{Action: s.Action, Args: args, Hold: s.Hold})
+	req, err := json.Marshal(Request{Action: s.Action, Args: args, Hold: s.Hold, Guard: guard.String()})
 	if err != nil {
 		return nil, fmt.Errorf("marshal request: %w", err)
 	}

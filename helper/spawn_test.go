@@ -16,6 +16,7 @@ import (
 
 // The test binary is its own helper, as nscheck is.
 func TestMain(m *testing.M) {
+	IgnoreCloneFlagsFromEnv() // TestGuardStopsNestedHelpers
 	Main()
 	os.Exit(m.Run())
 }

@@ -25,6 +25,11 @@ type Outcome struct {
 	Control         string                    `json:"control"`
 	ControlReason   string                    `json:"control_reason,omitempty"`
 	ControlEvidence map[string]map[string]any `json:"control_evidence,omitempty"`
+	// Untrusted, when set, is the broken namespace type that kept the
+	// property from being verified: the kernel did not create a namespace
+	// that the harness needed besides the one under test (the control's
+	// sandbox's, say). The property is skipped; the report says it once.
+	Untrusted string `json:"untrusted,omitempty"`
 	// ElapsedMS is what the evaluation took, the real check and the
 	// control side by side (a spec may only have waited for it).
 	ElapsedMS int64 `json:"elapsed_ms"`

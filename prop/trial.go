@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/nsfs"
 )
 
 // Observation is what one run of a check saw.
@@ -78,6 +79,39 @@ func (t *Trial) Start(s helper.Spec) (*helper.Process, error) {
 		t.Defer(func() { _ = p.Release() })
 	}
 	return p, err
+}
+
+// Spawn starts a helper as the trial says (see Flags) without waiting for
+// its reply (see helper.Spawn: a handshake, a go-ahead, the wait status);
+// it is killed and reaped when the trial ends, or earlier by the caller.
+func (t *Trial) Spawn(s helper.Spec) (*helper.Process, error) {
+	t.Flags(&s)
+	p, err := helper.Spawn(t.ctx, s)
+	if p != nil {
+		t.Defer(p.Close)
+	}
+	return p, err
+}
+
+// Nested returns the clone flags for a helper that a helper of this trial
+// starts itself: the flag under test is withheld in a control, and no user
+// namespace is added (the parent helper is already root in its own).
+func (t *Trial) Nested(flags uintptr) uintptr {
+	if !t.Isolated {
+		flags &^= t.Prop.Flag
+	}
+	return flags
+}
+
+// Forbidden is the namespace of typ that the helpers of this trial must
+// never act in, whatever they asked for (nsguard.Refuse): the observer's
+// own in the real run, which is the host; none in a control, whose
+// observer is the disposable sandbox and the designated victim.
+func (t *Trial) Forbidden(typ string) (nsfs.ID, error) {
+	if t.Sandboxed {
+		return nsfs.ID{}, nil
+	}
+	return nsfs.Of(0, typ)
 }
 
 // Run runs a one-shot helper as the trial says and decodes its facts.

@@ -7,6 +7,10 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/helper"
+	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
 )
 
 // TestJudge is the verdict table: every combination of premise, real run
@@ -17,6 +21,14 @@ func TestJudge(t *testing.T) {
 	skip := &SkipError{Reason: "no veth here"}
 	unmet := &UnmetError{Cause: "CAP_SYS_TIME is not in nscheck's bounding set", Fix: "give it", Why: "writing timens_offsets"}
 	harness := errors.New("helper crashed")
+	// The namespace guard's reports, as they cross the helper protocol:
+	// the kernel did not create a UTS (the type under test) or a mount
+	// namespace (one the harness needs); and an action the guard kept from
+	// running in the host's UTS namespace (a check's bug, not a leak).
+	wire := func(g *nsguard.Error) error { return &helper.Error{Op: "namespace guard", Msg: g.Error(), Guard: g} }
+	notUTS := wire(&nsguard.Error{Type: "uts", ID: nsfs.ID{Dev: 4, Ino: 4026531838}, Asked: true})
+	notMnt := fmt.Errorf("sandbox: %w", wire(&nsguard.Error{Type: "mnt", ID: nsfs.ID{Dev: 4, Ino: 4026531841}, Asked: true}))
+	refused := wire(&nsguard.Error{Type: "uts", ID: nsfs.ID{Dev: 4, Ino: 4026531838}})
 	withControl := &Property{ID: "uts.x", Flag: unix.CLONE_NEWUTS}
 	noControl := &Property{ID: "uts.y", Flag: unix.CLONE_NEWUTS, NoControl: "an EPERM check"}
 
@@ -48,6 +60,15 @@ func TestJudge(t *testing.T) {
 		{"no control by nature, no leak", noControl, nil, Run{Obs: clean}, Run{}, "passed", ControlNotRun, ""},
 		{"no control by nature, leak", noControl, nil, Run{Obs: leak}, Run{}, "failed", ControlNotRun, ""},
 		{"no control by nature, skipped", noControl, nil, Run{Err: skip}, Run{}, "skipped", ControlNotRun, "no veth"},
+		{"tested type not created", withControl, nil, Run{Obs: clean, Err: notUTS}, Run{Obs: leak}, "failed", ControlNotRun, ""},
+		{"tested type not created, control's sandbox neither", withControl, nil, Run{Err: notUTS}, Run{Err: notUTS}, "failed", ControlNotRun, ""},
+		{"tested type not created, no control by nature", noControl, nil, Run{Err: notUTS}, Run{}, "failed", ControlNotRun, ""},
+		{"sandbox's mount namespace not created", withControl, nil, Run{Obs: clean}, Run{Err: notMnt}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
+		{"sandbox's mount namespace not created, leak", withControl, nil, Run{Obs: leak}, Run{Err: notMnt}, "failed", ControlNotRun, ""},
+		{"another type not created in the real run", withControl, nil, Run{Err: notMnt}, Run{Obs: leak}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
+		{"premise probe: tested type not created", withControl, fmt.Errorf("probe clone:CLONE_NEWUTS: %w", notUTS), Run{}, Run{}, "failed", ControlNotRun, ""},
+		{"premise probe: sandbox's mount namespace not created", withControl, fmt.Errorf("probe sandbox:CLONE_NEWUTS: %w", notMnt), Run{}, Run{}, "skipped", ControlNotRun, "untrusted: the kernel did not create a new mount namespace"},
+		{"guard refused an action in the host's namespace", withControl, nil, Run{Err: refused}, Run{Obs: leak}, "failed", ControlNotRun, "refusing to act"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := Judge(tc.p, tc.premise, tc.real, tc.control)
@@ -72,6 +93,29 @@ func TestJudge(t *testing.T) {
 			}
 			if len(tc.real.Obs.Leaks) > 0 && len(ev.Leaks) == 0 {
 				t.Error("the real run's leaks were dropped")
+			}
+			_, realGuard := NotCreated(tc.real.Err)
+			_, controlGuard := NotCreated(tc.control.Err)
+			_, premiseGuard := NotCreated(tc.premise)
+			realGuard = realGuard || premiseGuard
+			switch {
+			case tc.state == "failed" && realGuard && len(tc.real.Obs.Leaks) == 0:
+				// Isolation broken, with the guard's evidence.
+				if len(ev.Leaks) != 1 || !strings.HasPrefix(ev.Leaks[0], "the kernel did not create a new UTS namespace") {
+					t.Errorf("leaks %q, want the kernel's failure to create the UTS namespace", ev.Leaks)
+				}
+				if ev.Evidence["inside"]["uts namespace"] != "4:4026531838" || ev.Err != nil {
+					t.Errorf("evidence %v, err %v: want the helper's namespace and no harness error", ev.Evidence, ev.Err)
+				}
+				if tc.real.Obs.Evidence != nil && len(tc.real.Obs.Evidence["inside"]) != 0 {
+					t.Error("Judge changed the real run's evidence")
+				}
+			case tc.state == "skipped" && (realGuard || controlGuard):
+				if ev.Untrusted != "the kernel did not create a new mount namespace" {
+					t.Errorf("Untrusted = %q, want the mount namespace named", ev.Untrusted)
+				}
+			case ev.Untrusted != "" && len(ev.Leaks) == 0:
+				t.Errorf("Untrusted %q on a %s property", ev.Untrusted, tc.state)
 			}
 		})
 	}

@@ -13,6 +13,16 @@
 // anything written there. The report goes to /dev/ttyS1, set to raw mode
 // (no newline translation) and drained with TCSBRK before the power-off, so
 // that the last byte has left the UART when QEMU stops.
+//
+// Init mounts, names the machine and brings lo up in the VM's initial
+// namespaces on purpose: they are the guest's host, so there is no
+// namespace to verify first. Everything the catalog then does inside new
+// namespaces goes through helpers, which check at clone that the kernel
+// created each namespace they asked for (see package helper and
+// internal/nsguard): on a kernel that ignores one, the guest's own /proc
+// and mounts stay as init made them and the report says which type is
+// broken. The runner writes that report whatever the host guard could
+// read, and init sends an error frame when there is none.
 package guest
 
 import (

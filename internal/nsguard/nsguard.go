@@ -1,39 +1,199 @@
-// Package nsguard keeps helpers from acting on the real host. A helper that
-// mounts, writes a sysctl or creates a link is meant to run in a namespace of
-// its own; if the kernel (or a bug in the check) left it in the host's, it
-// would change the host. So the check hands each such helper the identity
-// of the namespace it must not be in, and the helper refuses to act there.
+// Package nsguard is nscheck's one guard against acting on the real host.
+// A helper that mounts, renames, creates or changes anything is meant to
+// do it in a namespace of its own; on a kernel that ignores a CLONE_NEW*
+// flag (or through a bug in a check) it would be in its parent's, and what
+// it changes would be the host. So nothing is changed before the guard has
+// compared the identity (st_dev, st_ino of the nsfs file) of the namespace
+// the caller is in with one it must not be in, and a helper that finds
+// itself there stops and says so: that is evidence of a leak, never an
+// action.
+//
+// The guard has two uses, both [Check]:
+//
+//   - At clone. The parent records, for every namespace type it asks a
+//     child to get a new one of, the identity of its own ([Observe]), and
+//     the child checks the set before it runs anything ([Verify]). package
+//     helper does this for every helper, so that a control's sandbox, a
+//     helper and a helper's helper never run their action in the
+//     namespace they were cloned to leave. Its refusal is an *Error with
+//     Asked set: the kernel did not create the namespace, which the
+//     verdict reports as isolation broken.
+//   - Before an action that must never happen in the host's namespace of
+//     a type, whoever asked for it: the check passes the observer's
+//     identity down (prop.Trial.Forbidden) and the action calls Check. Its
+//     refusal (Asked false) is a harness error: the check ran an action
+//     where it did not ask for a namespace.
+//
+// The package links only nsfs and x/sys/unix: every helper process runs it.
 package nsguard
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
 
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/prop"
 )
 
-// Forbidden is the namespace of typ that the helpers of t must not act in:
-// the observer's own in the real run (that is the host), none in a
-// control's sandbox, which is disposable and the designated victim.
-func Forbidden(t *prop.Trial, typ string) (nsfs.ID, error) {
-	if t.Sandboxed {
-		return nsfs.ID{}, nil
-	}
-	return nsfs.Of(0, typ)
+// Error says that a process is in a namespace it must not act in.
+type Error struct {
+	// Type is the namespace type ("mnt", "pid", ...).
+	Type string `json:"type"`
+	// ID is the namespace the process found itself in.
+	ID nsfs.ID `json:"id"`
+	// Asked is true when the process was cloned with the type's
+	// CLONE_NEW* flag: the kernel did not create the namespace (a leak).
+	// False: an action was about to run in the host's namespace.
+	Asked bool `json:"asked,omitempty"`
 }
 
-// Check fails when the calling thread is in the forbidden namespace of typ
-// (a zero ID forbids nothing).
-func Check(typ string, forbidden nsfs.ID) error {
+func (e *Error) Error() string {
+	if e.Asked {
+		return Leak(e.Type) + ": " + e.Detail()
+	}
+	return fmt.Sprintf("refusing to act: this helper is in the host's %s namespace (nsfs %s)", Name(e.Type), e.ID)
+}
+
+// Detail is the evidence of a namespace the kernel did not create, in
+// words: which flag, and where the helper was left.
+func (e *Error) Detail() string {
+	return fmt.Sprintf("the helper cloned with %s is still in its parent's (nsfs %s), so it did not act", flagName(e.Type), e.ID)
+}
+
+// Leak is the words of the verdict on a kernel that did not create a new
+// namespace of typ.
+func Leak(typ string) string {
+	return "the kernel did not create a new " + Name(typ) + " namespace"
+}
+
+// Name is how a namespace type is called in words ("mount" for "mnt").
+func Name(typ string) string {
+	switch typ {
+	case "mnt":
+		return "mount"
+	case "net":
+		return "network"
+	case "uts", "ipc", "pid":
+		return strings.ToUpper(typ)
+	}
+	return typ
+}
+
+func flagName(typ string) string {
+	switch typ {
+	case "mnt":
+		return "CLONE_NEWNS"
+	case "":
+		return "?"
+	}
+	return "CLONE_NEW" + strings.ToUpper(typ)
+}
+
+// Check fails with an *Error when the calling thread is in the namespace
+// forbidden of type typ (a zero ID forbids nothing). asked says whether the
+// caller was cloned to leave it (see Error.Asked).
+func Check(typ string, forbidden nsfs.ID, asked bool) error {
+	in, err := In(typ, forbidden)
+	if err != nil || !in {
+		return err
+	}
+	return &Error{Type: typ, ID: forbidden, Asked: asked}
+}
+
+// In reports whether the calling thread is in the namespace forbidden of
+// type typ (never, for a zero ID): the comparison every guard makes.
+func In(typ string, forbidden nsfs.ID) (bool, error) {
 	if forbidden == (nsfs.ID{}) {
-		return nil
+		return false, nil
 	}
 	own, err := nsfs.Stat("/proc/thread-self/ns/" + typ)
 	if err != nil {
-		return err
+		return false, fmt.Errorf("namespace guard: %w", err)
 	}
-	if own == forbidden {
-		return fmt.Errorf("refusing to act: this helper is in the host's %s namespace %s", typ, own)
+	return own == forbidden, nil
+}
+
+// Refuse is Check for an action in the host's namespace (Asked false).
+func Refuse(typ string, forbidden nsfs.ID) error { return Check(typ, forbidden, false) }
+
+// Set is the namespaces a child must not be in, one per type it is cloned
+// to get a new one of: the parent's.
+type Set map[string]nsfs.ID
+
+// Observe records the calling thread's namespace of every type in flags.
+// A type this kernel does not have (no nsfs file) is left out: the clone
+// will fail for it.
+func Observe(flags uintptr) (Set, error) {
+	var s Set
+	for _, typ := range nsfs.Types {
+		if flags&nsfs.Flags[typ] == 0 {
+			continue
+		}
+		id, err := nsfs.Stat("/proc/thread-self/ns/" + typ)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("namespace guard: %w", err)
+		}
+		if s == nil {
+			s = Set{}
+		}
+		s[typ] = id
+	}
+	return s, nil
+}
+
+// Verify checks, in the child, that it is in none of the namespaces of s:
+// the first one it is still in is an *Error with Asked set.
+func (s Set) Verify() error {
+	for _, typ := range nsfs.Types {
+		if id, ok := s[typ]; ok {
+			if err := Check(typ, id, true); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
+}
+
+// String encodes s for the helper protocol: "mnt=4:4026531841,pid=4:..."
+// (types in nsfs.Types order), parsed back by Parse without reflection.
+func (s Set) String() string {
+	var b []byte
+	for _, typ := range nsfs.Types {
+		id, ok := s[typ]
+		if !ok {
+			continue
+		}
+		if len(b) > 0 {
+			b = append(b, ',')
+		}
+		b = append(append(b, typ...), '=')
+		b = strconv.AppendUint(b, id.Dev, 10)
+		b = append(b, ':')
+		b = strconv.AppendUint(b, id.Ino, 10)
+	}
+	return string(b)
+}
+
+// Parse decodes what String encoded.
+func Parse(v string) (Set, error) {
+	if v == "" {
+		return nil, nil
+	}
+	s := Set{}
+	for item := range strings.SplitSeq(v, ",") {
+		typ, id, ok := strings.Cut(item, "=")
+		dev, ino, ok2 := strings.Cut(id, ":")
+		d, err1 := strconv.ParseUint(dev, 10, 64)
+		i, err2 := strconv.ParseUint(ino, 10, 64)
+		if !ok || !ok2 || err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("namespace guard: bad entry %q", item)
+		}
+		s[typ] = nsfs.ID{Dev: d, Ino: i}
+	}
+	return s, nil
 }

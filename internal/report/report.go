@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,11 +45,25 @@ type Report struct {
 	// Environment is the diagnosis of `nscheck env` (kernel config,
 	// sysctls, LSM, privilege) when it was taken.
 	Environment json.RawMessage `json:"environment,omitempty"`
+	// Untrusted names each broken namespace type that the harness relies
+	// on (the control's sandbox needs a mount and a PID namespace, say),
+	// once, with the properties it kept from being verified: those are
+	// skipped, their Untrusted field naming the same cause. Tally fills it.
+	Untrusted []Untrusted `json:"untrusted,omitempty"`
 	// Errors are failures of the run itself (not of a property): a guard
 	// that found the host changed, a kernel that did not boot ...
 	Errors []string `json:"errors,omitempty"`
 	// VM describes the virtual machine of a report made by `nscheck vm`.
 	VM *VM `json:"vm,omitempty"`
+}
+
+// Untrusted is one broken namespace type the harness relies on.
+type Untrusted struct {
+	// Cause is what the kernel did wrong: "the kernel did not create a new
+	// mount namespace".
+	Cause string `json:"cause"`
+	// Properties are the ids of the properties it left unverified.
+	Properties []string `json:"properties"`
 }
 
 // VM is how `nscheck vm` booted the kernel of a report.
@@ -111,12 +126,26 @@ type Result struct {
 	// Control is "detected", "missed" or "not-run".
 	Control       string `json:"control"`
 	ControlReason string `json:"control_reason,omitempty"`
+	// Untrusted, on a skipped property, is the broken namespace type the
+	// harness relies on that kept it from being verified (see
+	// Report.Untrusted).
+	Untrusted string `json:"untrusted,omitempty"`
 }
 
-// Tally recomputes the summary from the results.
+// Tally recomputes the summary and the run-level untrusted notes from the
+// results.
 func (r *Report) Tally() {
 	r.Summary = Summary{}
+	r.Untrusted = nil
 	for _, res := range r.Results {
+		if res.Untrusted != "" {
+			i := slices.IndexFunc(r.Untrusted, func(u Untrusted) bool { return u.Cause == res.Untrusted })
+			if i < 0 {
+				i = len(r.Untrusted)
+				r.Untrusted = append(r.Untrusted, Untrusted{Cause: res.Untrusted})
+			}
+			r.Untrusted[i].Properties = append(r.Untrusted[i].Properties, res.ID)
+		}
 		switch res.State {
 		case Passed:
 			r.Summary.Passed++

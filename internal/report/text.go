@@ -68,6 +68,9 @@ func WriteText(w io.Writer, r *Report, o TextOptions) error {
 			writeEvidence(&b, res.Evidence)
 		}
 	}
+	for _, u := range r.Untrusted {
+		fmt.Fprintf(&b, "%s  %s\n", Verdict(Skipped, o.Color), UntrustedLine(u))
+	}
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "%s  %s\n", Verdict(Failed, o.Color), "run error: "+oneLine(e))
 	}
@@ -82,6 +85,19 @@ func SummaryLine(r *Report) string {
 	return fmt.Sprintf("%d passed, %d failed, %d skipped in %s: %s",
 		r.Summary.Passed, r.Summary.Failed, r.Summary.Skipped,
 		(time.Duration(r.DurationMS) * time.Millisecond).String(), r.Verified())
+}
+
+// UntrustedLine says once what a broken namespace type the harness relies
+// on did to the run: "untrusted: the kernel did not create a new mount
+// namespace: 41 properties could not be verified (ipc.x, ...)".
+func UntrustedLine(u Untrusted) string {
+	ids := u.Properties
+	more := ""
+	if len(ids) > 5 {
+		ids, more = ids[:5], fmt.Sprintf(" and %d more", len(u.Properties)-5)
+	}
+	return fmt.Sprintf("untrusted: %s, which nscheck itself needs: %d properties could not be verified (%s%s)",
+		u.Cause, len(u.Properties), strings.Join(ids, ", "), more)
 }
 
 func oneLine(s string) string {

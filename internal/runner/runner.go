@@ -97,11 +97,16 @@ func Run(o Options) (*report.Report, error) {
 		return nil, err
 	}
 	started := time.Now()
+	// The host guard's failures are the run's errors, in the report: a
+	// report is always written, and one whose guard could not look at the
+	// host says so rather than none.
+	var runErrs []string
 	var before hostsnap.Snapshot
 	if !o.NoGuard {
 		var err error
 		if before, err = hostsnap.Take(); err != nil {
-			return nil, fmt.Errorf("host guard: %w", err)
+			runErrs = append(runErrs, "host guard: before the run: "+err.Error()+"; the host was not compared after it")
+			before = nil
 		}
 	}
 	collectMu.Lock()
@@ -146,6 +151,7 @@ func Run(o Options) (*report.Report, error) {
 		Privilege: ThisPrivilege(),
 		StartedAt: started.UTC().Truncate(time.Millisecond),
 		Results:   results,
+		Errors:    runErrs,
 	}
 	if h, err := os.Hostname(); err == nil {
 		rep.Host = h
@@ -162,15 +168,15 @@ func Run(o Options) (*report.Report, error) {
 		rep.Environment = env.JSON()
 	}
 	if before != nil {
-		after, err := hostsnap.Take()
-		if err != nil {
-			return nil, fmt.Errorf("host guard: %w", err)
-		}
-		for _, d := range hostsnap.Diff(before, after) {
-			rep.Errors = append(rep.Errors, "host changed during the run: "+d)
-		}
-		if len(after[hostsnap.HelpersKey]) > 0 {
-			_, _ = hostsnap.HelpersLeft(true) // reported above; not left behind
+		if after, err := hostsnap.Take(); err != nil {
+			rep.Errors = append(rep.Errors, "host guard: after the run: "+err.Error()+" (the host may have been changed)")
+		} else {
+			for _, d := range hostsnap.Diff(before, after) {
+				rep.Errors = append(rep.Errors, "host changed during the run: "+d)
+			}
+			if len(after[hostsnap.HelpersKey]) > 0 {
+				_, _ = hostsnap.HelpersLeft(true) // reported above; not left behind
+			}
 		}
 	}
 	for _, why := range sr.SpecialSuiteFailureReasons {
@@ -261,6 +267,7 @@ func applyOutcome(res *report.Result, out prop.Outcome) {
 	}
 	res.Control = out.Control
 	res.ControlReason = out.ControlReason
+	res.Untrusted = out.Untrusted
 	if out.ElapsedMS > 0 {
 		// The evaluation's own cost: with --procs > 1 the spec may only
 		// have waited for an evaluation that ran ahead of it.

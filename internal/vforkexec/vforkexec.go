@@ -54,6 +54,9 @@ type Attr struct {
 	// Cloneflags are the namespaces to create. With CLONE_NEWUSER the
 	// child maps root to the caller's effective uid and gid.
 	Cloneflags uintptr
+	// Detached leaves out the parent-death signal: the child outlives
+	// this process.
+	Detached bool
 }
 
 // Eligible reports whether Start can create a child with these flags, id
@@ -112,28 +115,28 @@ type sigaction struct {
 // it writes back when it fails (the parent reads it once the vfork
 // returns: they share memory).
 type plan struct {
-	flags    uintptr
-	mapIDs   bool
-	pidfd    int32
-	ppid     uintptr
-	path     uintptr
-	argv     uintptr
-	envp     uintptr
-	nfiles   uintptr
-	files    [maxFiles]uintptr
-	tmp      [maxFiles]uintptr
-	sgPath   uintptr
-	gidPath  uintptr
-	uidPath  uintptr
-	deny     uintptr
-	denyLen  uintptr
-	gidLine  uintptr
-	gidLen   uintptr
-	uidLine  uintptr
-	uidLen   uintptr
-	oldMask  uint64
-	dfl, ign sigaction
-	old      sigaction
+	flags     uintptr
+	mapIDs    bool
+	pidfd     int32
+	pdeathsig bool
+	path      uintptr
+	argv      uintptr
+	envp      uintptr
+	nfiles    uintptr
+	files     [maxFiles]uintptr
+	tmp       [maxFiles]uintptr
+	sgPath    uintptr
+	gidPath   uintptr
+	uidPath   uintptr
+	deny      uintptr
+	denyLen   uintptr
+	gidLine   uintptr
+	gidLen    uintptr
+	uidLine   uintptr
+	uidLen    uintptr
+	oldMask   uint64
+	dfl, ign  sigaction
+	old       sigaction
 
 	// Written by a child that failed.
 	step  uintptr
@@ -150,11 +153,11 @@ func newPlan(a Attr) (*plan, error) {
 		return nil, fmt.Errorf("vforkexec: %d files, at most %d", len(a.Files), maxFiles)
 	}
 	p := &plan{
-		flags:  a.Cloneflags | unix.CLONE_VM | unix.CLONE_VFORK | pidfdFlag | uintptr(unix.SIGCHLD),
-		pidfd:  -1,
-		ppid:   uintptr(os.Getpid()),
-		mapIDs: a.Cloneflags&unix.CLONE_NEWUSER != 0,
-		ign:    sigaction{handler: 1}, // SIG_IGN; dfl is SIG_DFL, 0
+		flags:     a.Cloneflags | unix.CLONE_VM | unix.CLONE_VFORK | pidfdFlag | uintptr(unix.SIGCHLD),
+		pidfd:     -1,
+		pdeathsig: !a.Detached,
+		mapIDs:    a.Cloneflags&unix.CLONE_NEWUSER != 0,
+		ign:       sigaction{handler: 1}, // SIG_IGN; dfl is SIG_DFL, 0
 	}
 	p.path = p.keep.CString(a.Path)
 	p.argv = p.keep.CStrings(a.Argv)

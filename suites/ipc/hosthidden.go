@@ -6,7 +6,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/internal/sysvipc"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -59,7 +58,7 @@ func hostHidden(t *prop.Trial) error {
 	key := sysvipc.RandomKey()
 	a := outerArgs{
 		createArgs: createArgs{Kind: k.file, Key: key, Mode: 0o600, Forbidden: forbidden},
-		InnerFlags: spawn.Nested(t, unix.CLONE_NEWIPC),
+		InnerFlags: t.Nested(unix.CLONE_NEWIPC),
 	}
 	var f outerFacts
 	if err := t.Run(helper.Spec{Action: "ipc.outer", Args: a, Cloneflags: unix.CLONE_NEWIPC}, &f); err != nil {

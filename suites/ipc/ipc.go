@@ -12,6 +12,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/sysvipc"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -86,13 +87,7 @@ func init() {
 }
 
 // inHostNS reports whether the caller is in the forbidden IPC namespace.
-func inHostNS(forbidden nsfs.ID) (bool, error) {
-	if forbidden == (nsfs.ID{}) {
-		return false, nil
-	}
-	own, err := nsfs.Of(0, "ipc")
-	return own == forbidden, err
-}
+func inHostNS(forbidden nsfs.ID) (bool, error) { return nsguard.In("ipc", forbidden) }
 
 func create(a createArgs) (createdFacts, error) {
 	k, err := kindOf(a.Kind)
@@ -140,12 +135,7 @@ func lookup(k kind, key int32) (lookupFacts, error) {
 
 // guard is the Forbidden namespace for the helpers of t: the observer's own
 // IPC namespace in a real run, none in a control.
-func guard(t *prop.Trial) (nsfs.ID, error) {
-	if t.Sandboxed {
-		return nsfs.ID{}, nil
-	}
-	return nsfs.Of(0, "ipc")
-}
+func guard(t *prop.Trial) (nsfs.ID, error) { return t.Forbidden("ipc") }
 
 var _ = prop.Register(invisible(kinds["msg"]))
 var _ = prop.Register(invisible(kinds["shm"]))

@@ -7,7 +7,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/internal/sysvipc"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -39,10 +38,10 @@ func twin(a createArgs) (any, error) {
 	default:
 		return nil, err
 	}
-	if err := spawn.SendHandshake(hs); err != nil {
+	if err := helper.SendHandshake(hs); err != nil {
 		return nil, err
 	}
-	if err := spawn.AwaitGo(); err != nil {
+	if err := helper.AwaitGo(); err != nil {
 		return nil, err
 	}
 	return lookup(kinds[a.Kind], a.Key)
@@ -65,12 +64,12 @@ func sameKey(t *prop.Trial) error {
 	k := kinds["msg"]
 	key := sysvipc.RandomKey()
 	modes := []int{0o600, 0o640}
-	twins := make([]*spawn.Child, len(modes))
+	twins := make([]*helper.Process, len(modes))
 	t.Host("key", keyString(key))
 	// One after the other: the second creates while the first holds its queue.
 	for i, mode := range modes {
 		a := createArgs{Kind: k.file, Key: key, Mode: mode, Forbidden: forbidden}
-		c, err := spawn.ForTrial(t, helper.Spec{Action: "ipc.twin", Args: a, Cloneflags: unix.CLONE_NEWIPC}, spawn.Options{Handshake: true})
+		c, err := t.Spawn(helper.Spec{Action: "ipc.twin", Args: a, Cloneflags: unix.CLONE_NEWIPC, Handshake: true})
 		if err != nil {
 			return err
 		}

@@ -7,15 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/rendezvous"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -143,29 +140,25 @@ func (l *lab) start(a innerArgs, flags uintptr) (*helper.Process, error) {
 	return helper.Start(l.ctx, s)
 }
 
-// startWhileGated starts the inner helper, whose reply only comes after it
-// passed gate: the start runs in the background while the lab acts.
-func (l *lab) startWhileGated(a innerArgs, flags uintptr) <-chan startResult {
-	ch := make(chan startResult, 1)
-	go func() {
-		p, err := l.start(a, flags)
-		ch <- startResult{p, err}
-	}()
-	return ch
-}
-
-type startResult struct {
-	p   *helper.Process
-	err error
-}
-
-// gate opens a rendezvous in the lab, where the inner helper can reach it.
-func (l *lab) gate() (*rendezvous.Gate, error) { return rendezvous.Listen(l.path("gate")) }
-
-// deadline bounds every wait of the lab.
-func (l *lab) deadline() time.Time {
-	d, _ := l.ctx.Deadline()
-	return d
+// startGated starts the inner helper, held, and returns once it has
+// passed its setup and waits at its gate (its handshake): the lab acts,
+// then lets it look with proceed.
+func (l *lab) startGated(a innerArgs, flags uintptr) (*helper.Process, error) {
+	a.Dir, a.Forbidden, a.Gate = l.Dir, l.Forbidden, true
+	s := helper.Spec{Action: "mnt.inner", Args: a, Cloneflags: flags, Hold: true, Handshake: true}
+	if flags&unix.CLONE_NEWUSER != 0 {
+		s.UIDMappings, s.GIDMappings = helper.RootMapping()
+	}
+	p, err := helper.Spawn(l.ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	var at struct{}
+	if err := p.Handshake(&at); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
 }
 
 // finish collects what the inner helper p saw and what the lab sees at
@@ -269,7 +262,11 @@ func runInner(a innerArgs) (any, error) {
 		f.RemountSUID = errString(unix.Mount("", path(a.Remount), "", keepFlags|unix.MS_RDONLY, ""))
 	}
 	if a.Gate {
-		if err := rendezvous.Arrive(path("gate"), time.Now().Add(helper.DefaultTimeout)); err != nil {
+		// At the gate: tell the lab, and look only when it says so.
+		if err := helper.SendHandshake(struct{}{}); err != nil {
+			return nil, err
+		}
+		if err := helper.AwaitGo(); err != nil {
 			return nil, err
 		}
 	}
@@ -322,7 +319,7 @@ func runLab(t *prop.Trial, scenario string) (*labRun, error) {
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := labArgs{Dir: dir, Isolated: t.Isolated}
-	if a.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return nil, err
 	}
 	s := helper.Spec{Action: scenario, Args: a, Cloneflags: unix.CLONE_NEWNS, Hold: true}
@@ -378,33 +375,14 @@ func record(add func(string, any), prefix string, facts any) {
 	}
 }
 
-// proceed lets the gated inner helper look, then collects as finish does.
-func (l *lab) proceed(v *rendezvous.Visitor, started <-chan startResult, names ...string) error {
-	if err := v.Proceed(); err != nil {
+// proceed lets the gated inner helper p look, then collects as finish does.
+func (l *lab) proceed(p *helper.Process, names ...string) error {
+	p.Go()
+	if err := p.Reply(nil); err != nil {
+		p.Close()
 		return err
 	}
-	r := <-started
-	if r.p == nil {
-		return r.err
-	}
-	if r.err != nil {
-		_ = r.p.Release()
-		return r.err
-	}
-	return l.finish(r.p, names...)
-}
-
-// waitFailed explains a gate nobody reached: usually the inner helper failed
-// first, and its error says why.
-func waitFailed(started <-chan startResult, waitErr error) error {
-	r := <-started
-	if r.p != nil {
-		_ = r.p.Release()
-	}
-	if r.err != nil {
-		return r.err
-	}
-	return waitErr
+	return l.finish(p, names...)
 }
 
 // options records the per-mount options of the mount at name in the lab.

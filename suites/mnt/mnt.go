@@ -19,7 +19,6 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -102,7 +101,7 @@ func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr, file string) 
 	}
 	t.Defer(func() { _ = os.Remove(target) })
 	args := mountArgs{FSType: fstype, Target: target, File: file}
-	if args.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+	if args.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err
 	}
 	p, err := t.Start(helper.Spec{Action: "mnt.mount", Args: args, Cloneflags: unix.CLONE_NEWNS | extraFlags, Hold: true})

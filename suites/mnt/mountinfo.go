@@ -48,7 +48,7 @@ func mountedAt(pid int, target string) (bool, error) {
 // Without this, a mount made in a new mount namespace propagates to the
 // host whenever the host's / is shared.
 func enter(forbidden nsfs.ID, keep string) error {
-	if err := nsguard.Check("mnt", forbidden); err != nil {
+	if err := nsguard.Refuse("mnt", forbidden); err != nil {
 		return err
 	}
 	if keep == "" {

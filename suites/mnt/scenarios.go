@@ -50,20 +50,15 @@ func labLateMount(l *lab) error {
 			return err
 		}
 	}
-	g, err := l.gate()
+	p, err := l.startGated(innerArgs{Keep: !l.Isolated, Look: []string{"late"}}, unix.CLONE_NEWNS)
 	if err != nil {
 		return err
-	}
-	defer g.Close()
-	started := l.startWhileGated(innerArgs{Keep: !l.Isolated, Gate: true, Look: []string{"late"}}, unix.CLONE_NEWNS)
-	v, err := g.Wait(l.deadline())
-	if err != nil {
-		return waitFailed(started, err)
 	}
 	if err := l.mount("late", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		p.Close()
 		return err
 	}
-	return l.proceed(v, started, "late")
+	return l.proceed(p, "late")
 }
 
 var _ = prop.Register(labProperty("mnt.host-mount-hidden",
@@ -111,25 +106,21 @@ func labSlave(l *lab) error {
 	if err := l.mkdir("from-slave"); err != nil {
 		return err
 	}
-	g, err := l.gate()
+	a := innerArgs{Keep: true, Slave: l.Isolated, Mount: "from-slave", Look: []string{"from-slave", "from-master"}}
+	p, err := l.startGated(a, unix.CLONE_NEWNS)
 	if err != nil {
 		return err
-	}
-	defer g.Close()
-	a := innerArgs{Keep: true, Slave: l.Isolated, Mount: "from-slave", Gate: true, Look: []string{"from-slave", "from-master"}}
-	started := l.startWhileGated(a, unix.CLONE_NEWNS)
-	v, err := g.Wait(l.deadline())
-	if err != nil {
-		return waitFailed(started, err)
 	}
 	l.facts.SeesBefore = map[string]bool{}
 	if err := l.look(l.facts.SeesBefore, "from-slave"); err != nil {
+		p.Close()
 		return err
 	}
 	if err := l.mount("from-master", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		p.Close()
 		return err
 	}
-	return l.proceed(v, started, "from-slave", "from-master")
+	return l.proceed(p, "from-slave", "from-master")
 }
 
 var _ = prop.Register(labProperty("mnt.slave-one-way",

@@ -9,7 +9,6 @@ import (
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -82,7 +81,7 @@ func observeLinks(t *prop.Trial) (inside linksFacts, procDev []string, host []ne
 		return
 	}
 	var a linksArgs
-	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+	if a.Forbidden, err = t.Forbidden("net"); err != nil {
 		return
 	}
 	p, err := startNet(t, "net.links", a, &inside)
@@ -156,7 +155,7 @@ var _ = prop.Register(prop.Property{
 func linkNoLeak(t *prop.Trial) error {
 	a := linksArgs{Pair: []string{prop.UniqueName("nsk"), prop.UniqueName("nsk")}}
 	var err error
-	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+	if a.Forbidden, err = t.Forbidden("net"); err != nil {
 		return err
 	}
 	var inside linksFacts

@@ -114,7 +114,7 @@ func setUp(c *netlink.Conn, name string) (netlink.Link, error) {
 // loUp brings lo up in the calling thread's network namespace, after
 // checking that it is not forbidden (the host's).
 func loUp(forbidden nsfs.ID) error {
-	if err := nsguard.Check("net", forbidden); err != nil {
+	if err := nsguard.Refuse("net", forbidden); err != nil {
 		return err
 	}
 	c, err := netlink.Dial()
@@ -130,7 +130,7 @@ func loUp(forbidden nsfs.ID) error {
 // forbidden one), the peer in the namespace of the nsfs file peerNS when
 // that is set.
 func addVeth(c *netlink.Conn, forbidden nsfs.ID, v netlink.Veth, peerNS string) error {
-	if err := nsguard.Check("net", forbidden); err != nil {
+	if err := nsguard.Refuse("net", forbidden); err != nil {
 		return err
 	}
 	if peerNS != "" {

@@ -80,7 +80,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func portsIndependent(t *prop.Trial) error {
-	forbidden, err := nsguard.Forbidden(t, "net")
+	forbidden, err := t.Forbidden("net")
 	if err != nil {
 		return err
 	}
@@ -207,7 +207,7 @@ type sysctlFacts struct {
 
 func init() {
 	helper.Handle("net.sysctl", func(a sysctlArgs) (any, error) {
-		if err := nsguard.Check("net", a.Forbidden); err != nil {
+		if err := nsguard.Refuse("net", a.Forbidden); err != nil {
 			return nil, err
 		}
 		var f sysctlFacts
@@ -253,7 +253,7 @@ func sysctlPerNS(t *prop.Trial) error {
 		want = "0"
 	}
 	a := sysctlArgs{Key: key, Value: want}
-	if a.Forbidden, err = nsguard.Forbidden(t, "net"); err != nil {
+	if a.Forbidden, err = t.Forbidden("net"); err != nil {
 		return err
 	}
 	var inside sysctlFacts

@@ -12,7 +12,6 @@ import (
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/netlink"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/internal/rawsock"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -185,7 +184,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func vethConnects(t *prop.Trial) error {
-	forbidden, err := nsguard.Forbidden(t, "net")
+	forbidden, err := t.Forbidden("net")
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func init() {
 }
 
 func lowerLimits(a limitArgs) (any, error) {
-	if err := nsguard.Check("user", a.Forbidden); err != nil {
+	if err := nsguard.Refuse("user", a.Forbidden); err != nil {
 		return nil, err
 	}
 	out := limitFacts{}
@@ -94,7 +94,7 @@ func limitEnforced(t *prop.Trial) error {
 	}
 	a := limitArgs{Lower: t.Isolated}
 	var err error
-	if a.Forbidden, err = nsguard.Forbidden(t, "user"); err != nil {
+	if a.Forbidden, err = t.Forbidden("user"); err != nil {
 		return err
 	}
 	s := helper.Spec{Action: "ns.limits", Args: a, Cloneflags: unix.CLONE_NEWUSER, Hold: true}

@@ -46,7 +46,7 @@ type joinArgs struct {
 
 func init() {
 	helper.Handle("ns.sethostname", func(a setHostnameArgs) (any, error) {
-		if err := nsguard.Check("uts", a.Forbidden); err != nil {
+		if err := nsguard.Refuse("uts", a.Forbidden); err != nil {
 			return nil, err
 		}
 		if err := unix.Sethostname([]byte(a.Name)); err != nil {
@@ -99,7 +99,7 @@ func keptAliveByFD(t *prop.Trial) error {
 		return fmt.Errorf("gethostname: %w", err)
 	}
 	a := setHostnameArgs{Name: prop.UniqueName("nscheck-")}
-	if a.Forbidden, err = nsguard.Forbidden(t, "uts"); err != nil {
+	if a.Forbidden, err = t.Forbidden("uts"); err != nil {
 		return err
 	}
 	p, err := t.Start(helper.Spec{Action: "ns.sethostname", Args: a, Cloneflags: unix.CLONE_NEWUTS, Hold: true})

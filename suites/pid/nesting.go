@@ -13,7 +13,6 @@ import (
 	"github.com/nscheck/nscheck/internal/forkchain"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -144,7 +143,7 @@ func nestingLimit(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	a := nestArgs{Remaining: MaxLevel, Flags: spawn.Nested(t, unix.CLONE_NEWPID), Parent: own}
+	a := nestArgs{Remaining: MaxLevel, Flags: t.Nested(unix.CLONE_NEWPID), Parent: own}
 	var f nestFacts
 	if err := t.Run(helper.Spec{Action: "pid.nest", Args: a, Cloneflags: unix.CLONE_NEWPID, Timeout: 2 * helper.DefaultTimeout}, &f); err != nil {
 		return err

@@ -13,7 +13,6 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -79,13 +78,13 @@ var _ = prop.Register(prop.Property{
 // initSigkillImmune: the helper has a child of its own send it SIGKILL and
 // answers only if it survived; the observer gets its wait status either way.
 func initSigkillImmune(t *prop.Trial) error {
-	c, err := spawn.ForTrial(t, helper.Spec{Action: "pid.sigkill-self", Cloneflags: unix.CLONE_NEWPID}, spawn.Options{})
+	c, err := t.Spawn(helper.Spec{Action: "pid.sigkill-self", Cloneflags: unix.CLONE_NEWPID})
 	if err != nil {
 		return err
 	}
 	var f survivalFacts
 	err = c.Reply(&f)
-	var noReply *spawn.NoReplyError
+	var noReply *helper.NoReplyError
 	survived := err == nil
 	if !survived && !(errors.As(err, &noReply) && noReply.Killed()) {
 		return err
@@ -98,9 +97,9 @@ func initSigkillImmune(t *prop.Trial) error {
 	if survived {
 		t.Inside(fmt.Sprintf("kill(%d, SIGKILL) by its child", f.Target), f.Kill.Result)
 	}
-	t.Host("helper", spawn.Describe(ws))
+	t.Host("helper", helper.Describe(ws))
 	t.Expect(survived && ws.Exited() && ws.ExitStatus() == 0,
-		"the init was killed by SIGKILL from a process of its own namespace (%s)", spawn.Describe(ws))
+		"the init was killed by SIGKILL from a process of its own namespace (%s)", helper.Describe(ws))
 	return nil
 }
 
@@ -136,7 +135,7 @@ func waitOnThisThread(a sigwaitArgs) (siginfoFacts, error) {
 		return f, helper.Fail("signalfd", err)
 	}
 	defer unix.Close(fd)
-	if err := spawn.SendHandshake(tidFacts{TID: unix.Gettid()}); err != nil {
+	if err := helper.SendHandshake(tidFacts{TID: unix.Gettid()}); err != nil {
 		return f, err
 	}
 	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
@@ -164,7 +163,7 @@ func waitOnThisThread(a sigwaitArgs) (siginfoFacts, error) {
 func senderPIDZero(t *prop.Trial) error {
 	sig := unix.SIGUSR1
 	a := sigwaitArgs{Signal: int(sig), Wait: 3 * time.Second}
-	c, err := spawn.ForTrial(t, helper.Spec{Action: "pid.sigwait", Args: a, Cloneflags: unix.CLONE_NEWPID}, spawn.Options{Handshake: true})
+	c, err := t.Spawn(helper.Spec{Action: "pid.sigwait", Args: a, Cloneflags: unix.CLONE_NEWPID, Handshake: true})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/procfile"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -51,7 +50,7 @@ func init() {
 		if err != nil {
 			return nil, err
 		}
-		if err := spawn.SendHandshake(nodeFacts{Self: os.Getpid(), Children: kids}); err != nil {
+		if err := helper.SendHandshake(nodeFacts{Self: os.Getpid(), Children: kids}); err != nil {
 			return nil, err
 		}
 		time.Sleep(a.Linger)
@@ -64,8 +63,9 @@ func init() {
 func startTree(a treeArgs) ([]nodeFacts, error) {
 	var kids []nodeFacts
 	for _, n := range a.Children {
-		s := helper.Spec{Action: "pid.linger", Args: treeArgs{Children: n.Children, Linger: a.Linger}, Cloneflags: n.Flags}
-		c, err := spawn.Start(context.Background(), s, spawn.Options{Detached: true, Handshake: true})
+		s := helper.Spec{Action: "pid.linger", Args: treeArgs{Children: n.Children, Linger: a.Linger}, Cloneflags: n.Flags,
+			Detached: true, Handshake: true}
+		c, err := helper.Spawn(context.Background(), s)
 		if err != nil {
 			return kids, err
 		}
@@ -96,7 +96,7 @@ var _ = prop.Register(prop.Property{
 // every process of its namespace to be gone before it can be reaped, so
 // from then on none may be alive.
 func initDeathReapsAll(t *prop.Trial) error {
-	tree := []Node{{Flags: spawn.Nested(t, unix.CLONE_NEWPID), Children: []Node{{Flags: 0}}}}
+	tree := []Node{{Flags: t.Nested(unix.CLONE_NEWPID), Children: []Node{{Flags: 0}}}}
 	p, err := t.Start(helper.Spec{Action: "pid.tree", Args: treeArgs{Children: tree, Linger: prop.TrialTimeout()},
 		Cloneflags: unix.CLONE_NEWPID, Hold: true})
 	if err != nil {

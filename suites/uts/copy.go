@@ -7,7 +7,6 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/spawn"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -87,7 +86,7 @@ func startsAsCopy(t *prop.Trial) error {
 	a := copyArgs{
 		Creator:    Names{Hostname: prop.UniqueName("nscheck-creator-"), Domainname: prop.UniqueName("nscheck-dom-")},
 		Forbidden:  forbidden,
-		ChildFlags: spawn.Nested(t, unix.CLONE_NEWUTS),
+		ChildFlags: t.Nested(unix.CLONE_NEWUTS),
 		Rename:     prop.UniqueName("nscheck-child-"),
 	}
 	var f copyFacts

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -74,14 +75,8 @@ func set(a setArgs) error {
 	if !ok {
 		return fmt.Errorf("unknown UTS name %q", a.Kind)
 	}
-	if a.Forbidden != (nsfs.ID{}) {
-		own, err := nsfs.Of(0, "uts")
-		if err != nil {
-			return err
-		}
-		if own == a.Forbidden {
-			return fmt.Errorf("refusing to set the %s: this helper is in the host's UTS namespace %s", a.Kind, own)
-		}
+	if err := nsguard.Refuse("uts", a.Forbidden); err != nil {
+		return err
 	}
 	if err := n.set([]byte(a.Value)); err != nil {
 		return helper.Fail("set"+a.Kind, err)
@@ -94,10 +89,10 @@ func set(a setArgs) error {
 // observer's own UTS namespace in a real run, none in a control).
 func baseline(t *prop.Trial) (Names, nsfs.ID, error) {
 	before, err := Get()
-	if err != nil || t.Sandboxed {
+	if err != nil {
 		return before, nsfs.ID{}, err
 	}
-	forbidden, err := nsfs.Of(0, "uts")
+	forbidden, err := t.Forbidden("uts")
 	return before, forbidden, err
 }
 

@@ -1,4 +1,4 @@
-package spawn
+package helper
 
 import (
 	"context"
@@ -9,22 +9,14 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/nscheck/nscheck/helper"
 )
-
-// The test binary is its own helper, as nscheck is.
-func TestMain(m *testing.M) {
-	helper.Main()
-	os.Exit(m.Run())
-}
 
 type pidFacts struct {
 	PID int `json:"pid"`
 }
 
 func init() {
-	helper.Handle("spawntest.two-phase", func(struct{}) (any, error) {
+	Handle("test.two-phase", func(struct{}) (any, error) {
 		if err := SendHandshake(pidFacts{PID: os.Getpid()}); err != nil {
 			return nil, err
 		}
@@ -33,27 +25,23 @@ func init() {
 		}
 		return "went", nil
 	})
-	helper.Handle("spawntest.fail-early", func(struct{}) (any, error) {
-		return nil, helper.Fail("msgget", unix.ENOSPC)
+	Handle("test.fail-early", func(struct{}) (any, error) {
+		return nil, Fail("msgget", unix.ENOSPC)
 	})
-	helper.Handle("spawntest.handshake", func(struct{}) (any, error) {
+	Handle("test.handshake", func(struct{}) (any, error) {
 		return nil, SendHandshake("hi")
 	})
-	helper.Handle("spawntest.linger", func(struct{}) (any, error) {
+	Handle("test.linger", func(struct{}) (any, error) {
 		if err := SendHandshake(pidFacts{PID: os.Getpid()}); err != nil {
 			return nil, err
 		}
 		time.Sleep(10 * time.Second)
 		return nil, nil
 	})
-	helper.Handle("spawntest.hang", func(struct{}) (any, error) {
-		time.Sleep(time.Minute)
-		return nil, nil
-	})
-	// spawntest.orphan-maker starts a detached child and returns its pid:
-	// the child must outlive this helper.
-	helper.Handle("spawntest.orphan-maker", func(struct{}) (any, error) {
-		c, err := Start(context.Background(), helper.Spec{Action: "spawntest.linger"}, Options{Detached: true, Handshake: true})
+	// test.orphan-maker starts a detached helper and returns its pid: the
+	// helper must outlive this one.
+	Handle("test.orphan-maker", func(struct{}) (any, error) {
+		c, err := Spawn(context.Background(), Spec{Action: "test.linger", Detached: true, Handshake: true})
 		if err != nil {
 			return nil, err
 		}
@@ -66,11 +54,14 @@ func init() {
 }
 
 func TestHandshakeGoReply(t *testing.T) {
-	c, err := Start(context.Background(), helper.Spec{Action: "spawntest.two-phase"}, Options{Handshake: true})
+	c, err := Spawn(context.Background(), Spec{Action: "test.two-phase", Handshake: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
+	if Live() == 0 {
+		t.Error("a spawned helper is not in the live set: KillAll would not see it")
+	}
 	var hs pidFacts
 	if err := c.Handshake(&hs); err != nil {
 		t.Fatal(err)
@@ -87,24 +78,28 @@ func TestHandshakeGoReply(t *testing.T) {
 	if err != nil || !ws.Exited() || ws.ExitStatus() != 0 {
 		t.Errorf("wait: %s, %v", Describe(ws), err)
 	}
+	if err := c.Release(); err != nil {
+		t.Error(err)
+	}
+	assertNoneLive(t)
 }
 
 func TestActionErrorInsteadOfHandshake(t *testing.T) {
-	c, err := Start(context.Background(), helper.Spec{Action: "spawntest.fail-early"}, Options{Handshake: true})
+	c, err := Spawn(context.Background(), Spec{Action: "test.fail-early", Handshake: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	var v any
 	err = c.Handshake(&v)
-	var he *helper.Error
+	var he *Error
 	if !errors.As(err, &he) || !errors.Is(err, unix.ENOSPC) {
 		t.Fatalf("handshake error = %v, want the action's msgget ENOSPC", err)
 	}
 }
 
 func TestNoHandshakePipe(t *testing.T) {
-	c, err := Start(context.Background(), helper.Spec{Action: "spawntest.handshake"}, Options{})
+	c, err := Spawn(context.Background(), Spec{Action: "test.handshake"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,12 +108,12 @@ func TestNoHandshakePipe(t *testing.T) {
 		t.Fatal("SendHandshake without a pipe succeeded")
 	}
 	if err := c.Handshake(new(string)); err == nil {
-		t.Fatal("Handshake on a child started without one succeeded")
+		t.Fatal("Handshake on a helper started without one succeeded")
 	}
 }
 
-func TestKilledChildStatus(t *testing.T) {
-	c, err := Start(context.Background(), helper.Spec{Action: "spawntest.hang"}, Options{})
+func TestKilledHelperStatus(t *testing.T) {
+	c, err := Spawn(context.Background(), Spec{Action: "test.hang"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,43 +130,47 @@ func TestKilledChildStatus(t *testing.T) {
 	}
 }
 
-func TestTimeoutKills(t *testing.T) {
-	c, err := Start(context.Background(), helper.Spec{Action: "spawntest.hang", Timeout: 200 * time.Millisecond}, Options{})
+func TestSpawnedTimeoutKills(t *testing.T) {
+	c, err := Spawn(context.Background(), Spec{Action: "test.hang", Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
 	if err := c.Reply(nil); err == nil {
-		t.Fatal("a hung child answered")
+		t.Fatal("a hung helper answered")
 	}
 	if ws, _ := c.Wait(); !ws.Signaled() {
-		t.Errorf("timed-out child: %s, want killed", Describe(ws))
+		t.Errorf("timed-out helper: %s, want killed", Describe(ws))
+	}
+}
+
+func TestKillAllSeesSpawned(t *testing.T) {
+	c, err := Spawn(context.Background(), Spec{Action: "test.hang", Timeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	KillAll()
+	if ws, _ := c.Wait(); !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
+		t.Errorf("after KillAll: %s, want killed by SIGKILL", Describe(ws))
 	}
 }
 
 func TestDetachedOutlivesParent(t *testing.T) {
 	var f pidFacts
-	if err := helper.Run(context.Background(), helper.Spec{Action: "spawntest.orphan-maker"}, &f); err != nil {
+	if err := Run(context.Background(), Spec{Action: "test.orphan-maker"}, &f); err != nil {
 		t.Fatal(err)
 	}
 	fd, err := unix.PidfdOpen(f.PID, 0)
 	if err != nil {
-		t.Fatalf("the detached child %d died with its parent: %v", f.PID, err)
+		t.Fatalf("the detached helper %d died with its parent: %v", f.PID, err)
 	}
 	defer unix.Close(fd)
 	if err := unix.PidfdSendSignal(fd, 0, nil, 0); err != nil {
-		t.Errorf("the detached child %d died with its parent: %v", f.PID, err)
+		t.Errorf("the detached helper %d died with its parent: %v", f.PID, err)
 	}
 	if err := unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0); err != nil {
-		t.Errorf("kill the detached child: %v", err)
-	}
-}
-
-func TestStartErrorOnRefusedClone(t *testing.T) {
-	_, err := Start(context.Background(), helper.Spec{Action: "spawntest.hang", Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_FS}, Options{})
-	var se *helper.StartError
-	if !errors.As(err, &se) || helper.Errno(err) != unix.EINVAL {
-		t.Fatalf("err = %v, want StartError EINVAL", err)
+		t.Errorf("kill the detached helper: %v", err)
 	}
 }
 
