@@ -14,6 +14,11 @@ func TestNormalizeIgnoresWhatDiffersBetweenProcesses(t *testing.T) {
 	if Normalize(a) != Normalize(b) {
 		t.Errorf("Normalize(%q) = %q\nNormalize(%q) = %q", a, Normalize(a), b, Normalize(b))
 	}
+	c1 := "cgroup /nscheck-zoo/bd3c83ddce0e653726bc0cf40c262ea2bb0caa4f1b9328c2d668ef9a97115e05: mount cgroup2"
+	c2 := "cgroup /nscheck-zoo/51b528447603ea3f58ada6fd8e5557aa9c9f3077555f6d35b187a744d8dfaaaa: mount cgroup2"
+	if Normalize(c1) != Normalize(c2) {
+		t.Errorf("two containers' cgroup paths differ after Normalize: %q, %q", Normalize(c1), Normalize(c2))
+	}
 	if Normalize("CAP_SYS_TIME is missing") == Normalize("CAP_NET_ADMIN is missing") {
 		t.Error("Normalize erased the capability's name")
 	}

@@ -97,7 +97,19 @@ func skipGroups(o *Outcome) []skipGroup {
 		byReason[k] = append(byReason[k], r.ID)
 	}
 	var out []skipGroup
-	for k, ids := range byReason {
+	keys := make([]string, 0, len(byReason))
+	for k := range byReason {
+		keys = append(keys, k)
+	}
+	// the largest groups first
+	sort.SliceStable(keys, func(i, j int) bool {
+		if a, b := len(byReason[keys[i]]), len(byReason[keys[j]]); a != b {
+			return a > b
+		}
+		return keys[i] < keys[j]
+	})
+	for _, k := range keys {
+		ids := byReason[k]
 		sort.Strings(ids)
 		list := ids
 		if len(ids) > 4 {
@@ -105,7 +117,6 @@ func skipGroups(o *Outcome) []skipGroup {
 		}
 		out = append(out, skipGroup{ids: fmt.Sprintf("%d (%s)", len(ids), strings.Join(list, ", ")), reason: first[k]})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ids > out[j].ids })
 	return out
 }
 

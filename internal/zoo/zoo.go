@@ -200,14 +200,15 @@ func NamesCause(reason string) bool {
 
 var (
 	normPath  = regexp.MustCompile(`/(tmp|proc|run|dev/shm)/[^\s:,;)'"]*`)
-	normHex   = regexp.MustCompile(`\b0x[0-9a-fA-F]+\b`)
+	normHex   = regexp.MustCompile(`\b(0x[0-9a-fA-F]+|[0-9a-f]{12,})\b`)
 	normNum   = regexp.MustCompile(`[0-9]+`)
 	normSpace = regexp.MustCompile(`\s+`)
 )
 
 // Normalize makes two reasons for the same cause from two processes
 // compare equal: the paths of temporary files, /proc/<pid> and /run
-// entries, numbers (pids, inodes, durations) and spacing are replaced.
+// entries, hexadecimal IDs (a container's, in its cgroup path), numbers
+// (pids, inodes, durations) and spacing are replaced.
 func Normalize(reason string) string {
 	s := normPath.ReplaceAllStringFunc(reason, func(p string) string {
 		return "/" + strings.SplitN(p[1:], "/", 2)[0] + "/…"
