@@ -131,3 +131,12 @@ func TestSpliceReadme(t *testing.T) {
 		t.Fatalf("second splice:\n%s", r2)
 	}
 }
+
+func TestReadmeSection(t *testing.T) {
+	table := "h\n\n### Root\n\n- **root**: x (6s).\n  - skips 1 (a): why\n  - VIOLATION a: harness error: e\n"
+	got := ReadmeSection(table)
+	want := "h\n\n#### Root\n\n- **root**: x.\n  - skips 1 (a): why\n"
+	if got != want {
+		t.Errorf("ReadmeSection:\n%q\nwant\n%q", got, want)
+	}
+}

@@ -221,7 +221,7 @@ func TestWriteReadme(t *testing.T) {
 	intro := "The environment zoo (`make zoo`, part of `make test`; internal/zoo) runs `nscheck env` and `nscheck run` " +
 		"in each of these and fails on any \"isolation broken\", harness error, skip without a cause, " +
 		"or a skip that `env` did not predict. Its last run on the CI machine:\n\n"
-	out := SpliceReadme(string(readme), intro+strings.ReplaceAll(string(table), "\n### ", "\n#### "))
+	out := SpliceReadme(string(readme), intro+ReadmeSection(string(table)))
 	if err := os.WriteFile(path, []byte(out), 0o644); err != nil {
 		t.Fatal(err)
 	}
