@@ -21,7 +21,9 @@ run=$root/run
 pidfile=$run/dockerd.pid
 sock=$run/docker.sock
 cgparent=nscheck-zoo
-dockerd=/usr/sbin/dockerd
+dockerd=$(command -v dockerd || echo /usr/sbin/dockerd)
+# Debian's client first: another docker on $PATH may be something else
+docker=$(command -v /usr/bin/docker || command -v docker || true)
 
 cgroup_dirs() {
 	# the parent cgroup of the containers, in every hierarchy (v1 or v2)
@@ -34,7 +36,7 @@ cgroup_dirs() {
 
 case "${1:-}" in
 install)
-	if [ -x "$dockerd" ] && [ -x /usr/bin/docker ]; then
+	if [ -x "$dockerd" ] && [ -n "$docker" ]; then
 		exit 0
 	fi
 	apt-get update -qq
@@ -57,7 +59,7 @@ start)
 		--containerd-namespace nscheck-zoo --containerd-plugins-namespace nscheck-zoo-plugins \
 		>"$root/dockerd.log" 2>&1 </dev/null &
 	for _ in $(seq 1 150); do
-		if [ -S "$sock" ] && /usr/bin/docker -H "unix://$sock" version >/dev/null 2>&1; then
+		if [ -S "$sock" ] && "$docker" -H "unix://$sock" version >/dev/null 2>&1; then
 			echo "unix://$sock"
 			exit 0
 		fi
@@ -70,9 +72,9 @@ start)
 	;;
 stop)
 	if [ -S "$sock" ] && [ -s "$pidfile" ]; then
-		ids=$(/usr/bin/docker -H "unix://$sock" ps -aq 2>/dev/null || true)
+		ids=$("$docker" -H "unix://$sock" ps -aq 2>/dev/null || true)
 		# shellcheck disable=SC2086 # one argument per id
-		[ -z "$ids" ] || /usr/bin/docker -H "unix://$sock" rm -f $ids >/dev/null 2>&1 || true
+		[ -z "$ids" ] || "$docker" -H "unix://$sock" rm -f $ids >/dev/null 2>&1 || true
 	fi
 	if [ -s "$pidfile" ]; then
 		pid=$(cat "$pidfile")

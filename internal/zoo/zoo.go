@@ -18,7 +18,14 @@
 // and its pure parts; envs.go lists the environments; table.go renders the
 // table CI writes to bin/zoo/table.md and the README's "Tested
 // environments" section. The zoo runs as a test (zoo_test.go) that needs
-// root and NSCHECK_ZOO=1: `make zoo`.
+// root and NSCHECK_ZOO=1: `make zoo`, which `make test` runs last. It
+// builds nscheck with `make build` (NSCHECK_ZOO_BIN names another static
+// build instead), starts Docker with .ci/docker.sh and boots the 6.1
+// kernel .ci/run caches; NSCHECK_ZOO_JOBS environments run at a time (3),
+// and on a developer's machine NSCHECK_ZOO_ONLY (a regexp of names) and
+// NSCHECK_ZOO_SKIP=docker,vm narrow it. Every environment has a deadline
+// and runs in a process group of its own, killed at the deadline; what
+// outlives its command is reported and killed.
 package zoo
 
 import (
