@@ -8,7 +8,8 @@
 #
 # The daemon runs in a mount namespace of its own (unshare --mount, private
 # propagation): its overlay, netns and volume mounts never appear in the
-# host's mount table and vanish with it. --bridge=none and --iptables=false
+# host's mount table and vanish with it, and its files in /run and
+# /etc/docker go to a tmpfs and to $root. --bridge=none and --iptables=false
 # keep it from making docker0 or touching the firewall; its containers get
 # --network none or the host's. Its state is under $root (data root, exec
 # root, socket, pidfile, log), its containers' cgroups under one parent that
@@ -49,9 +50,16 @@ start)
 		echo "unix://$sock"
 		exit 0
 	fi
-	mkdir -p "$root/data" "$run/exec"
+	mkdir -p "$root/data" "$run/exec" "$root/etc"
 	# setsid: the daemon outlives this script; stop ends it by its pid.
-	setsid unshare --mount --propagation private \
+	# In its mount namespace a tmpfs covers /run (containerd's shim
+	# sockets, docker's plugin dir) and /etc/docker is $root/etc (its
+	# key.json): nothing of it is left on the host's file systems either.
+	# shellcheck disable=SC2016 # expanded by the inner shell
+	setsid unshare --mount --propagation private sh -c '
+		mount -t tmpfs -o mode=0755 nscheck-docker-run /run &&
+		{ [ ! -d /etc/docker ] || mount --bind "$0/etc" /etc/docker; } &&
+		exec "$@"' "$root" \
 		"$dockerd" --data-root "$root/data" --exec-root "$run/exec" \
 		--pidfile "$pidfile" --host "unix://$sock" \
 		--iptables=false --ip6tables=false --ip-masq=false --bridge=none \
