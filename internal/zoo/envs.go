@@ -84,7 +84,13 @@ func nested(rootless, net, proc bool) Env {
 	} else {
 		what += ", the host's /proc (another PID namespace's)"
 	}
-	return Env{Name: name, Group: "nested", What: what, Prefix: append(args, "--")}
+	e := Env{Name: name, Group: "nested", What: what, Prefix: append(args, "--")}
+	if rootless && !proc {
+		// No capability over its mount and PID namespaces: nscheck cannot
+		// mount a proc of its own, and says so once.
+		e.Refusal = "/proc belongs to another PID namespace"
+	}
+	return e
 }
 
 // Docker lists the container environments: `docker run` options for an

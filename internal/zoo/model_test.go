@@ -89,6 +89,28 @@ func TestViolationsTellBrokenFromHarnessErrors(t *testing.T) {
 	}
 }
 
+func TestRefusalIsExpectedOnlyWhereDeclared(t *testing.T) {
+	const refusal = "run error: /proc belongs to another PID namespace: fix: unshare --mount-proc"
+	rep := func() []byte {
+		return []byte(`{"schema":"nscheck/v1","results":[{"id":"p","state":"skipped","reason":"/proc belongs to another PID namespace: fix it"}],"errors":["` + refusal[len("run error: "):] + `"]}`)
+	}
+	want := &Outcome{Env: Env{Refusal: "/proc belongs to another PID namespace"}}
+	want.decodeRun(rep(), 1, nil)
+	if v := want.Violations(); len(v) != 0 || want.Refused == "" {
+		t.Errorf("a declared refusal: Refused=%q, violations %v", want.Refused, v)
+	}
+	other := &Outcome{}
+	other.decodeRun(rep(), 1, nil)
+	if v := other.Violations(); len(v) == 0 {
+		t.Error("a refusal where none is declared is not a violation")
+	}
+	missing := &Outcome{Env: Env{Refusal: "/proc belongs to another PID namespace"}}
+	missing.decodeRun([]byte(`{"schema":"nscheck/v1","results":[]}`), 4, nil)
+	if v := missing.Violations(); len(v) == 0 {
+		t.Error("a declared refusal that did not happen is not a violation")
+	}
+}
+
 func TestHostEnvironmentsCoverEveryCapabilityAndType(t *testing.T) {
 	envs := Host([]string{"chown", "sys_time"}, "/launcher")
 	names := map[string]Env{}

@@ -82,6 +82,10 @@ func (o *Outcome) decodeRun(out []byte, code int, stderr []byte) {
 	}
 	o.Run = rep
 	for _, e := range rep.Errors {
+		if o.Env.Refusal != "" && o.Refused == "" && strings.Contains(e, o.Env.Refusal) {
+			o.Refused = e
+			continue
+		}
 		o.Errors = append(o.Errors, "run error: "+e)
 	}
 	if code != 0 && code != 1 && code != 4 {

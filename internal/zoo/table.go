@@ -50,6 +50,9 @@ func Table(header string, outs []*Outcome) string {
 			fmt.Fprintf(&b, "  - cannot run here: %s\n", oneLine(o.NotStarted))
 			continue
 		}
+		if o.Refused != "" {
+			fmt.Fprintf(&b, "  - the run refuses, once: %s\n", oneLine(o.Refused))
+		}
 		for _, s := range skipGroups(o) {
 			fmt.Fprintf(&b, "  - skips %s: %s\n", s.ids, oneLine(s.reason))
 		}

@@ -63,6 +63,12 @@ type Env struct {
 	MayNotStart bool
 	// Note is a remark for the table (a known limit of this machine).
 	Note string
+	// Refusal, when set, is what the run must refuse with, once, at run
+	// level: an environment in which nscheck cannot get a view it can
+	// trust (a /proc of another PID namespace and no privilege to mount
+	// its own). Such a run error names its cause and fix; it is the
+	// expected outcome, not a harness error.
+	Refusal string
 }
 
 // Kind is how an environment is entered.
@@ -91,6 +97,8 @@ type Outcome struct {
 	// Errors are the harness's and the run's own errors: a command that
 	// did not run, produced no JSON, timed out, or the report's errors.
 	Errors []string
+	// Refused is the run error that matched Env.Refusal.
+	Refused string
 	// Stderr is the tail of nscheck's standard error, for the log.
 	Stderr string
 	// Seconds is how long the environment took.
@@ -170,6 +178,9 @@ func (o *Outcome) Violations() []string {
 	}
 	if o.Run == nil {
 		return v
+	}
+	if o.Env.Refusal != "" && o.Refused == "" {
+		v = append(v, fmt.Sprintf("the run did not refuse with %q", o.Env.Refusal))
 	}
 	for _, r := range o.Run.Results {
 		switch {
