@@ -163,3 +163,22 @@ func LoopbackUp() (bool, error) {
 	}
 	return req.Uint16()&unix.IFF_UP != 0, nil
 }
+
+// ProcSysWritable is the premise that /proc/sys is not mounted read-only,
+// for a check that writes a namespaced sysctl inside its helper. Container
+// runtimes mount /proc/sys read-only, and a new namespace's helper inherits
+// that mount: the write fails with EROFS before the kernel looks at the
+// namespace, so the check could tell nothing.
+func ProcSysWritable(why string) Premise {
+	return Premise{Key: "procsys-writable", Why: why, Probe: func(context.Context) error {
+		var st unix.Statfs_t
+		if err := unix.Statfs("/proc/sys", &st); err != nil {
+			return fmt.Errorf("statfs /proc/sys: %w", err)
+		}
+		if st.Flags&unix.ST_RDONLY != 0 {
+			return Unmet("/proc/sys is mounted read-only here (as container runtimes mount it), so no sysctl can be written, not even in a new namespace",
+				"run nscheck on the host, or give the container a writable /proc/sys (docker run --security-opt systempaths=unconfined)")
+		}
+		return nil
+	}}
+}

@@ -67,11 +67,12 @@ func readInt(path string) (int, error) {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "ipc.limits-per-ns",
-	Title: "changing kernel.msgmni inside a new IPC namespace takes effect there and leaves the host's value unchanged",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWIPC,
-	Check: limitsPerNS,
+	ID:       "ipc.limits-per-ns",
+	Title:    "changing kernel.msgmni inside a new IPC namespace takes effect there and leaves the host's value unchanged",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWIPC,
+	Premises: []prop.Premise{prop.ProcSysWritable("writing kernel.msgmni inside the helper")},
+	Check:    limitsPerNS,
 })
 
 func limitsPerNS(t *prop.Trial) error {

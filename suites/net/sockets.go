@@ -238,7 +238,7 @@ var _ = prop.Register(prop.Property{
 	Title:    "changing net.ipv4.ip_forward inside a new network namespace leaves the host's unchanged",
 	Needs:    prop.NeedUserns,
 	Flag:     unix.CLONE_NEWNET,
-	Premises: []prop.Premise{netAdmin},
+	Premises: []prop.Premise{netAdmin, prop.ProcSysWritable("writing net.ipv4.ip_forward inside the helper")},
 	Check:    sysctlPerNS,
 })
 

@@ -78,9 +78,12 @@ var _ = prop.Register(prop.Property{
 	Needs: prop.NeedUserns,
 	// Nominal: the control leaves the limits where they are, so creating
 	// succeeds, and the check must see the difference.
-	Flag:     unix.CLONE_NEWUTS,
-	Premises: []prop.Premise{prop.NestedUserNS("creating a user namespace inside the one whose limits are lowered")},
-	Check:    limitEnforced,
+	Flag: unix.CLONE_NEWUTS,
+	Premises: []prop.Premise{
+		prop.NestedUserNS("creating a user namespace inside the one whose limits are lowered"),
+		prop.ProcSysWritable("lowering user.max_*_namespaces inside the helper's user namespace"),
+	},
+	Check: limitEnforced,
 })
 
 func limitEnforced(t *prop.Trial) error {

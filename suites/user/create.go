@@ -60,10 +60,14 @@ var _ = prop.Register(prop.Property{
 	Title: "a non-root uid (65534) can create a user namespace, and UTS and IPC namespaces inside it",
 	// Dropping to another uid needs root; the knobs that disable
 	// unprivileged user namespaces become skips that name them.
-	Needs:    prop.NeedRoot,
-	Flag:     unix.CLONE_NEWUSER,
-	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534")},
-	Check:    unprivilegedCreate,
+	Needs: prop.NeedRoot,
+	Flag:  unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{
+		prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"),
+		prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534"),
+		userNSPolicy,
+	},
+	Check: unprivilegedCreate,
 })
 
 type createFacts struct {
@@ -159,30 +163,61 @@ func unprivilegedCreate(t *prop.Trial) error {
 	return nil
 }
 
+type policyKnob struct{ name, off, fix string }
+
 // policyKnobs are the sysctls that disable unprivileged user namespaces:
 // the value that does, and the fix.
-var policyKnobs = []struct{ name, off, fix string }{
+var policyKnobs = []policyKnob{
 	{"kernel.unprivileged_userns_clone", "0", "sysctl -w kernel.unprivileged_userns_clone=1"},
 	{"user.max_user_namespaces", "0", "sysctl -w user.max_user_namespaces=15000"},
 	{"kernel.apparmor_restrict_unprivileged_userns", "1", "sysctl -w kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile granting userns to this binary"},
 }
 
-// readKnobs records the policy knobs as the host has them ("absent" where
-// this kernel lacks one) and names the one that disables unprivileged user
-// namespaces here, with its fix, or "" when none does.
-func readKnobs(t *prop.Trial) (disabledBy string) {
-	for _, k := range policyKnobs {
+// userNSPolicy is the premise that no policy knob disables unprivileged
+// user namespaces: with one off the check can only confirm the policy, so
+// it is a skip naming the knob (and `nscheck env` predicts it).
+var userNSPolicy = prop.Premise{
+	Key: "unprivileged-userns-policy",
+	Why: "a non-root uid creating a user namespace",
+	Probe: func(context.Context) error {
+		if _, disabledBy := knobValues(); disabledBy != nil {
+			return prop.Unmet(fmt.Sprintf("unprivileged user namespaces are disabled here: %s = %s", disabledBy.name, disabledBy.off), disabledBy.fix)
+		}
+		return nil
+	},
+}
+
+// knobValues reads the policy knobs as the host has them ("absent" where
+// this kernel lacks one) and names the first that disables unprivileged
+// user namespaces here, or nil when none does.
+func knobValues() (values map[string]string, disabledBy *policyKnob) {
+	values = map[string]string{}
+	for i, k := range policyKnobs {
 		data, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(k.name, ".", "/"))
 		v := strings.TrimSpace(string(data))
 		if err != nil {
 			v = "absent"
 		}
-		t.Host(k.name, v)
-		if v == k.off && disabledBy == "" {
-			disabledBy = fmt.Sprintf("%s = %s; enable with %s", k.name, k.off, k.fix)
+		values[k.name] = v
+		if v == k.off && disabledBy == nil {
+			disabledBy = &policyKnobs[i]
 		}
 	}
-	return disabledBy
+	return values, disabledBy
+}
+
+// readKnobs records the policy knobs as the host has them and names the
+// one that disables unprivileged user namespaces here, with its fix, or ""
+// when none does.
+func readKnobs(t *prop.Trial) string {
+	values, disabledBy := knobValues()
+	for _, k := range policyKnobs {
+		t.Host(k.name, values[k.name])
+	}
+	if disabledBy == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s = %s; enable with %s", disabledBy.name, disabledBy.off, disabledBy.fix)
 }
 
 // --- user.nesting-limit ---------------------------------------------------
