@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test zoo zoo-readme check lint fuzz bench clean
+.PHONY: all build test zoo zoo-readme check lint fuzz bench docs clean
 
 all: build
 
@@ -36,6 +36,12 @@ zoo:
 
 zoo-readme:
 	NSCHECK_ZOO_README=1 $(GO) test -count=1 -run '^TestWriteReadme$$' ./internal/zoo
+
+# The property catalog, docs/properties.md, is generated from the code
+# (TestCatalogUpToDate in cmd/nscheck fails when it is stale).
+docs:
+	$(GO) run ./cmd/nscheck list --markdown > docs/properties.md.tmp
+	mv docs/properties.md.tmp docs/properties.md
 
 # Run nscheck on this host.
 check: build
