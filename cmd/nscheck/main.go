@@ -14,9 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/guest"
-	_ "github.com/nscheck/nscheck/suites"
+	// A re-executed helper serves its request in helpermode's init, before
+	// Ginkgo, Gomega and the rest of the host's packages initialise; it
+	// links the suites.
+	_ "github.com/nscheck/nscheck/internal/helpermode"
 )
 
 // Exit codes, the same for every subcommand.
@@ -45,7 +47,6 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 func main() {
-	helper.Main() // a re-executed helper serves its request and exits here
 	if guest.Detect() {
 		guest.Main() // init of a VM booted by `nscheck vm`: runs, reports, powers off
 	}
