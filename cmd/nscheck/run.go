@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"runtime"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/ownview"
-	"github.com/nscheck/nscheck/internal/render/junit"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
 )
@@ -21,9 +19,7 @@ func init() {
 
 func runCmd(args []string) int {
 	fs := newFlags("run", "run [--json FILE] [--junit FILE] [--html FILE] [--markdown FILE] [--prometheus FILE] [--host NAME] [--label-filter EXPR] [--focus REGEX] [-v|-q]")
-	jsonOut := fs.String("json", "", "write the nscheck/v1 JSON report to `FILE` (- for stdout)")
-	junitOut := fs.String("junit", "", "write a JUnit XML report to `FILE`")
-	files := addOutputFlags(fs, true)
+	files := addOutputFlags(fs, false)
 	host := fs.String("host", "", "name the machine in the report as `NAME` (default: the hostname; e.g. a Kubernetes node name)")
 	labels := fs.String("label-filter", "", "run only properties whose labels match `EXPR` (prop:<id>, ns:<type>, needs:root|userns)")
 	require := fs.String("require", "", "the properties whose labels match `EXPR` (as for --label-filter; e.g. 'needs:userns') must pass here: a skip of any of them fails the run")
@@ -51,9 +47,7 @@ func runCmd(args []string) int {
 	if *procs < 1 || *procs > 64 {
 		return fail(exitUsage, "run: --procs must be between 1 and 64")
 	}
-	paths := files.paths()
-	paths["--json"], paths["--junit"] = *jsonOut, *junitOut
-	if err := checkOutputPaths(paths); err != nil {
+	if err := files.check(); err != nil {
 		return fail(exitUsage, "run: %v", err)
 	}
 	helper.DefaultTimeout = *helperTimeout
@@ -108,24 +102,7 @@ func runCmd(args []string) int {
 		// Once for the run, not once per property (each skips on it).
 		rep.Errors = append(rep.Errors, v.Err)
 	}
-	text := os.Stdout
-	if *jsonOut == "-" || files.stdout() {
-		text = os.Stderr // stdout carries the JSON (or another report)
-	}
-	if err := report.WriteText(text, rep, report.TextOptions{Color: useColor(text, *noColor), Verbose: *verbose, Quiet: *quiet}); err != nil {
-		return fail(exitFail, "write report: %v", err)
-	}
-	if *jsonOut != "" {
-		if err := report.WriteFile(*jsonOut, rep); err != nil {
-			return fail(exitFail, "write --json: %v", err)
-		}
-	}
-	if *junitOut != "" {
-		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return junit.Write(w, rep) }); err != nil {
-			return fail(exitFail, "write --junit: %v", err)
-		}
-	}
-	if err := files.write(rep); err != nil {
+	if err := files.write([]*report.Report{rep}, textStyle{verbose: *verbose, quiet: *quiet}, *noColor); err != nil {
 		return fail(exitFail, "%v", err)
 	}
 	if len(rep.Results) == 0 {
