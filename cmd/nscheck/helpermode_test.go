@@ -23,7 +23,8 @@ func TestHelperServedBeforeHostInits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0])
+	// argv[1] names the action, as helper.Command writes it.
+	cmd := exec.Command(os.Args[0], "prop.ns-id")
 	cmd.Env = append(os.Environ(), helper.EnvVar+"=1", "GODEBUG=inittrace=1")
 	cmd.ExtraFiles = []*os.File{rep, req} // fd 3 reply, fd 4 request
 	var stderr bytes.Buffer

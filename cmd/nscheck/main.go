@@ -14,10 +14,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/guest"
 	// A re-executed helper serves its request in helpermode's init, before
-	// Ginkgo, Gomega and the rest of the host's packages initialise; it
-	// links the suites.
+	// Ginkgo and most of the host's packages initialise; it links the
+	// suites.
 	_ "github.com/nscheck/nscheck/internal/helpermode"
 )
 
@@ -47,6 +48,7 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 func main() {
+	helper.Main() // a helper for an action registered after helpermode's init
 	if guest.Detect() {
 		guest.Main() // init of a VM booted by `nscheck vm`: runs, reports, powers off
 	}

@@ -19,10 +19,12 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/nscheck/nscheck/helper"
 	_ "github.com/nscheck/nscheck/internal/helpermode" // serves a helper request, in its init
 )
 
 func main() {
+	helper.Main() // an action helpermode did not know: the parent gets the error
 	fmt.Fprintln(os.Stderr, "nscheck-helper: this binary only runs as a helper of nscheck")
 	os.Exit(2)
 }

@@ -21,11 +21,19 @@
 // measures what that, the larger binary and cgo cost against the lean
 // helper.
 //
-// The lean helper binary (internal/helperbin) is this package and a main
-// that says it is no command: the two link the same actions.
+// Only an action registered by then is served here (a helper's argv[1]
+// names its action): one that a package initialised later registers (the
+// command's own tests do) is served by the helper.Main that main calls
+// first, as before.
+//
+// The lean helper binary (internal/helperbin) is this package and a main:
+// the two link the same actions.
 package helpermode
 
 import (
+	"os"
+	"slices"
+
 	"github.com/nscheck/nscheck/helper"
 	_ "github.com/nscheck/nscheck/internal/nsprobe"
 	_ "github.com/nscheck/nscheck/suites"
@@ -34,4 +42,8 @@ import (
 // The runtime runs initialisers on the main goroutine locked to the main
 // thread, as it would run main: an action that needs the thread group
 // leader (time.setup) has it.
-func init() { helper.Main() }
+func init() {
+	if helper.IsHelper() && len(os.Args) > 1 && slices.Contains(helper.Actions(), os.Args[1]) {
+		helper.Main()
+	}
+}
