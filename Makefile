@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test zoo zoo-readme check lint fuzz bench clean
+.PHONY: all build test zoo zoo-readme check lint fuzz bench docs clean
 
 all: build
 
@@ -37,6 +37,12 @@ zoo:
 zoo-readme:
 	NSCHECK_ZOO_README=1 $(GO) test -count=1 -run '^TestWriteReadme$$' ./internal/zoo
 
+# The property catalog, docs/properties.md, is generated from the code
+# (TestCatalogUpToDate in cmd/nscheck fails when it is stale).
+docs:
+	$(GO) run ./cmd/nscheck list --markdown > docs/properties.md.tmp
+	mv docs/properties.md.tmp docs/properties.md
+
 # Run nscheck on this host.
 check: build
 	./$(BIN) run
@@ -44,6 +50,7 @@ check: build
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+	$(GO) mod tidy -diff
 	$(GO) run $(ACTIONLINT) .github/workflows/*.yml
 
 # The GitHub Actions workflows are checked by actionlint (and, through it,

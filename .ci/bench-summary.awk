@@ -3,7 +3,8 @@
 # benchmark, interleaved (target <= 1.5x; the ratio is the median of each
 # count's own ratio), the
 # catalog wall time by default, serial and with --procs 2 (target <= 1.0 s
-# by default) and peak RSS
+# by default), go install's binary against make build's in the same
+# benchmark (target <= 1.1x, the median of each count's ratio), and peak RSS
 # (target <= 64 MiB), and `nscheck vm` per kernel (target <= 15 s under TCG).
 # Several -count runs give the median.
 function median(list,    n, a, i, j, t) {
@@ -20,6 +21,9 @@ function median(list,    n, a, i, j, t) {
 		if ($i == "x-unshare") ratio[name] = ratio[name] " " $(i - 1)
 		if ($i == "peak-RSS-MiB") rss[name] = rss[name] " " $(i - 1)
 		if ($i == "s/kernel") vm[name] = vm[name] " " $(i - 1)
+		if ($i == "install-s") inst = inst " " $(i - 1)
+		if ($i == "make-s") mk = mk " " $(i - 1)
+		if ($i == "x-make") xmake = xmake " " $(i - 1)
 	}
 }
 END {
@@ -39,6 +43,10 @@ END {
 		wall[p] = median(ns[c]) / 1e9
 		label = p == "default" ? "nscheck run (default --procs)" : "nscheck run --procs " p
 		printf "%-30s %.3f s wall%s, peak RSS %.1f MiB (target 64)\n", label ":", wall[p], (p == "default" ? " (target 1.0 s)" : ""), median(rss[c])
+	}
+	if (xmake != "") {
+		r = median(xmake)
+		printf "go install's nscheck vs make build's, whole catalog: %.3f s vs %.3f s, %.2fx (target <= 1.10x)%s\n", median(inst), median(mk), r, (r > 1.1 ? "  over target" : "")
 	}
 	if (wall["1"] > 0 && wall["2"] > 0) printf "parallel speed-up --procs 2 over --procs 1: %.2fx (target > 1)\n", wall["1"] / wall["2"]
 	for (v in vm) {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -168,21 +167,17 @@ func TestDaemonSetPrivileges(t *testing.T) {
 	t.Error("no hostPath /var/lib/nscheck mounted at /var/lib/nscheck: the reports would die with the pod")
 }
 
-var runLineRE = regexp.MustCompile(`(?m)^\s*nscheck run .*$`)
-
 // The pod's command line works: run as the pod would (with the node name
 // in NODE_NAME, the node's directories replaced by temporary ones), it
 // leaves <node>.json with the node as its host, the page and the metrics.
+// The image has no shell: the command is nscheck itself, repeating with
+// --every (here once: the child's marker is set).
 func TestDaemonSetCommandRuns(t *testing.T) {
 	needRoot(t)
 	ds, _ := daemonSet(t)
 	c := ds.Spec.Template.Spec.Containers[0]
-	if !slices.Equal(c.Command, []string{"/bin/sh", "-c"}) || len(c.Args) != 1 {
+	if !slices.Equal(c.Command, []string{"/nscheck"}) || len(c.Args) < 2 || c.Args[0] != "run" || !slices.Contains(c.Args, "--every") {
 		t.Fatalf("command %q args %q", c.Command, c.Args)
-	}
-	line := runLineRE.FindString(c.Args[0])
-	if line == "" {
-		t.Fatalf("no nscheck run line in the script:\n%s", c.Args[0])
 	}
 	dir := t.TempDir()
 	reports, textfile := filepath.Join(dir, "reports"), filepath.Join(dir, "textfile")
@@ -191,20 +186,19 @@ func TestDaemonSetCommandRuns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	line = strings.NewReplacer("/var/lib/nscheck", reports, "/var/lib/node_exporter/textfile_collector", textfile).Replace(line)
-	bin := filepath.Join(dir, "bin")
-	if err := os.Mkdir(bin, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Symlink(os.Args[0], filepath.Join(bin, "nscheck")); err != nil {
-		t.Fatal(err)
+	// Kubernetes' $(VAR) expansion, with the pod's env.
+	expand := strings.NewReplacer("$(NODE_NAME)", "worker-3", "$(NSCHECK_INTERVAL)", "24h",
+		"/var/lib/nscheck", reports, "/var/lib/node_exporter/textfile_collector", textfile)
+	var args []string
+	for _, a := range c.Args {
+		args = append(args, expand.Replace(a))
 	}
 	// One property keeps it short; the flags are the manifest's.
-	cmd := exec.Command("/bin/sh", "-c", strings.TrimSpace(line)+" --focus uts.distinct-ns")
-	cmd.Env = append(os.Environ(), cliEnv+"=1", "NODE_NAME=worker-3", "PATH="+bin+":"+os.Getenv("PATH"))
+	cmd := exec.Command(os.Args[0], append(args, "--focus", "uts.distinct-ns")...)
+	cmd.Env = append(os.Environ(), cliEnv+"=1", repeatedEnv+"=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
-		t.Fatalf("%s: %v\n%s", line, err, out)
+		t.Fatalf("%q: %v\n%s", args, err, out)
 	}
 	rep := readReport(t, filepath.Join(reports, "worker-3.json"))
 	if rep.Host != "worker-3" || len(rep.Results) != 1 {

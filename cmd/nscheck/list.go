@@ -13,15 +13,25 @@ func init() {
 }
 
 func listCmd(args []string) int {
-	fs := newFlags("list", "list [--json]")
+	fs := newFlags("list", "list [--json | --markdown]")
 	asJSON := fs.Bool("json", false, "print the catalog as JSON")
+	asMarkdown := fs.Bool("markdown", false, "print the catalog as "+catalogFile+" holds it (labels, premises, control, source)")
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "list: unexpected argument %q", fs.Arg(0))
 	}
+	if *asJSON && *asMarkdown {
+		return fail(exitUsage, "list: --json and --markdown are exclusive")
+	}
 	props := prop.All()
+	if *asMarkdown {
+		if err := writeCatalogMarkdown(os.Stdout, props); err != nil {
+			return fail(exitFail, "list: %v", err)
+		}
+		return exitOK
+	}
 	if *asJSON {
 		type row struct {
 			ID        string   `json:"id"`

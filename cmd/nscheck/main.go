@@ -16,7 +16,10 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/guest"
-	_ "github.com/nscheck/nscheck/suites"
+	// A re-executed helper serves its request in helpermode's init, before
+	// Ginkgo and most of the host's packages initialise; it links the
+	// suites.
+	_ "github.com/nscheck/nscheck/internal/helpermode"
 )
 
 // Exit codes, the same for every subcommand.
@@ -45,7 +48,7 @@ var commands = map[string]*command{}
 func register(c *command) { commands[c.name] = c }
 
 func main() {
-	helper.Main() // a re-executed helper serves its request and exits here
+	helper.Main() // a helper for an action registered after helpermode's init
 	if guest.Detect() {
 		guest.Main() // init of a VM booted by `nscheck vm`: runs, reports, powers off
 	}

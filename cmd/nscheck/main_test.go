@@ -180,7 +180,9 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"run", "--json", "/nonexistent-dir/r.json"},
 		{"run", "--html", "/etc/passwd/r.html"},
 		{"run", "--timeout", "-1s"},
+		{"run", "--every", "-1h"},
 		{"list", "extra"},
+		{"list", "--json", "--markdown"},
 		{"vm", "--out", "x"},
 		{"vm", "--kernel", "/nonexistent/vmlinuz", "--out", "x"},
 		{"vm", "--kernel", "../../fixtures/sysvipc/msg", "--out", "x"},
@@ -191,6 +193,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"matrix", "../../fixtures/sysvipc/msg"},
 		{"matrix", "../../fixtures/bad-reports/other-schema.json"},
 		{"matrix", "/nonexistent.json"},
+		{"matrix", "../../fixtures/reports/root.json", "--html", "/nonexistent-dir/m.html"},
 		{"diff", "../../fixtures/reports/run-host.json"},
 		{"diff", "../../fixtures/reports/run-host.json", "../../fixtures/bad-reports/other-schema.json"},
 	}

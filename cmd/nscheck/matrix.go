@@ -14,8 +14,7 @@ func init() {
 
 func matrixCmd(args []string) int {
 	fs := newFlags("matrix", "matrix REPORT... [--markdown FILE] [--html FILE] [--json FILE]")
-	files := addOutputFlags(fs, false)
-	js := fs.String("json", "", "also write the grid as JSON to `FILE` (- for stdout)")
+	files := addOutputFlags(fs, true)
 	noColor := fs.Bool("no-color", false, "never colour the output (NO_COLOR is honoured too)")
 	paths, code, ok := parseInterspersed(fs, args)
 	if !ok {
@@ -24,23 +23,15 @@ func matrixCmd(args []string) int {
 	if len(paths) == 0 {
 		return fail(exitUsage, "matrix: name at least one report")
 	}
+	if err := files.check(); err != nil {
+		return fail(exitUsage, "matrix: %v", err)
+	}
 	reps, code := readReports(paths)
 	if reps == nil {
 		return code
 	}
-	m := matrix.Build(reps)
-	if err := files.writeGrid(reps); err != nil {
+	if err := files.write(reps, textStyle{}, *noColor); err != nil {
 		return fail(exitFail, "matrix: %v", err)
-	}
-	if *js != "" {
-		if err := report.WriteAtomic(*js, m.WriteJSON); err != nil {
-			return fail(exitFail, "matrix: write --json: %v", err)
-		}
-	}
-	if !files.stdout() && *js != "-" {
-		if err := m.WriteText(os.Stdout, useColor(os.Stdout, *noColor)); err != nil {
-			return fail(exitFail, "matrix: %v", err)
-		}
 	}
 	for _, r := range reps {
 		if !r.OK() {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -219,26 +221,132 @@ func TestEmptyRunReportValid(t *testing.T) {
 	}
 }
 
-// writeGrid (what nscheck matrix calls) writes the grid faces; it has no
-// Prometheus face.
-func TestWriteGridFiles(t *testing.T) {
-	dir := t.TempDir()
-	o := &outputs{html: filepath.Join(dir, "m.html"), markdown: filepath.Join(dir, "m.md"), prometheus: filepath.Join(dir, "m.prom")}
-	var reps []*report.Report
-	for _, name := range []string{"root", "rootless"} {
-		reps = append(reps, readReport(t, filepath.Join("..", "..", "fixtures", "reports", name+".json")))
+// The one table of outputs gives run and matrix their flags: every format
+// run has, matrix has too, but JUnit and Prometheus (a grid has no test
+// cases and no metrics); text is no flag (stdout).
+func TestOutputFlagsFromTable(t *testing.T) {
+	flagsOf := func(grid bool) []string {
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		addOutputFlags(fs, grid)
+		var names []string
+		fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		return names
 	}
-	if err := o.writeGrid(reps); err != nil {
+	if got := strings.Join(flagsOf(false), ","); got != "html,json,junit,markdown,prometheus" {
+		t.Errorf("run's output flags: %s", got)
+	}
+	if got := strings.Join(flagsOf(true), ","); got != "html,json,markdown" {
+		t.Errorf("matrix's output flags: %s", got)
+	}
+}
+
+// writeOutputs writes reps through the table, every file flag of the
+// command set, and returns each format's output (text included).
+func writeOutputs(t *testing.T, grid bool, reps []*report.Report) map[string]string {
+	t.Helper()
+	dir := t.TempDir()
+	fs := flag.NewFlagSet("x", flag.ContinueOnError)
+	o := addOutputFlags(fs, grid)
+	for name := range o.paths {
+		if err := fs.Set(name, filepath.Join(dir, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The text output goes to stdout: catch it.
+	r, w, err := os.Pipe()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if page := readString(t, o.html); !strings.Contains(page, "<h1>nscheck matrix</h1>") || !strings.Contains(page, "ci-rootless/") {
-		t.Errorf("html grid:\n%.400s", page)
+	stdout := os.Stdout
+	os.Stdout = w
+	werr := o.write(reps, textStyle{}, true)
+	os.Stdout = stdout
+	w.Close()
+	text, _ := io.ReadAll(r)
+	r.Close()
+	if werr != nil {
+		t.Fatal(werr)
 	}
-	if md := readString(t, o.markdown); !strings.Contains(md, "## nscheck matrix: 2 reports") {
-		t.Errorf("markdown grid:\n%s", md)
+	out := map[string]string{textOutput: string(text)}
+	for name := range o.paths {
+		out[name] = readString(t, filepath.Join(dir, name))
 	}
-	if _, err := os.Stat(o.prometheus); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("a grid wrote Prometheus metrics: %v", err)
+	return out
+}
+
+func fixtureReports(t *testing.T, names ...string) []*report.Report {
+	var reps []*report.Report
+	for _, name := range names {
+		reps = append(reps, readReport(t, filepath.Join("..", "..", "fixtures", "reports", name+".json")))
+	}
+	return reps
+}
+
+// nscheck matrix labels its columns the same way in every format: the
+// kernel release for reports of one host or of VMs, the host for a fleet
+// on one kernel, host/release otherwise (render.ColumnNames).
+func TestGridColumnNamesAgree(t *testing.T) {
+	for _, c := range []struct {
+		reports []string
+		want    []string
+	}{
+		{[]string{"root", "rootless"}, []string{"ci-root", "ci-rootless"}},                                                               // one kernel, two hosts
+		{[]string{"vm-6.1.0-57-cloud-amd64", "vm-6.12.117-cloud-amd64"}, []string{"6.1.0-57-cloud-amd64", "6.12.117+deb12-cloud-amd64"}}, // VMs
+	} {
+		reps := fixtureReports(t, c.reports...)
+		outs := writeOutputs(t, true, reps)
+		if len(outs) != 4 {
+			t.Errorf("formats written: %d", len(outs))
+		}
+		var m struct {
+			Columns []struct{ Name string } `json:"columns"`
+		}
+		if err := json.Unmarshal([]byte(outs["json"]), &m); err != nil {
+			t.Fatalf("json grid: %v", err)
+		}
+		for i, want := range c.want {
+			if i >= len(m.Columns) || m.Columns[i].Name != want {
+				t.Errorf("json column %d: %+v, want %q", i, m.Columns, want)
+			}
+			heads := map[string]string{
+				textOutput: "  " + want,
+				"markdown": "| " + want + " |",
+				"html":     "<div>" + strings.ReplaceAll(want, "+", "&#43;") + "</div>", // html/template's escape
+			}
+			for format, head := range heads {
+				if !strings.Contains(outs[format], head) {
+					t.Errorf("%s grid of %v lacks the column %q:\n%.600s", format, c.reports, head, outs[format])
+				}
+			}
+		}
+		// A longer name (host/release) is in no format: each says the same.
+		for format, text := range outs {
+			if strings.Contains(text, reps[0].Name()) && reps[0].Name() != c.want[0] {
+				t.Errorf("%s grid names a column %q", format, reps[0].Name())
+			}
+		}
+	}
+}
+
+// nscheck run writes one report in every format of the table.
+func TestRunOutputsFromTable(t *testing.T) {
+	reps := fixtureReports(t, "rootless")
+	outs := writeOutputs(t, false, reps)
+	checks := map[string]string{
+		textOutput:   "nscheck: kernel ",
+		"json":       `"schema": "nscheck/v1"`,
+		"junit":      "<testsuites",
+		"html":       "<!DOCTYPE html>",
+		"markdown":   "## nscheck: ",
+		"prometheus": "nscheck_property_passed{",
+	}
+	for format, want := range checks {
+		if !strings.Contains(outs[format], want) {
+			t.Errorf("%s lacks %q:\n%.300s", format, want, outs[format])
+		}
+	}
+	if len(outs) != len(checks) {
+		t.Errorf("%d formats written, want %d", len(outs), len(checks))
 	}
 }
 

@@ -2,15 +2,16 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"os"
+	"os/exec"
+	"os/signal"
 	"runtime"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/ownview"
-	"github.com/nscheck/nscheck/internal/render/junit"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
 )
@@ -21,9 +22,7 @@ func init() {
 
 func runCmd(args []string) int {
 	fs := newFlags("run", "run [--json FILE] [--junit FILE] [--html FILE] [--markdown FILE] [--prometheus FILE] [--host NAME] [--label-filter EXPR] [--focus REGEX] [-v|-q]")
-	jsonOut := fs.String("json", "", "write the nscheck/v1 JSON report to `FILE` (- for stdout)")
-	junitOut := fs.String("junit", "", "write a JUnit XML report to `FILE`")
-	files := addOutputFlags(fs, true)
+	files := addOutputFlags(fs, false)
 	host := fs.String("host", "", "name the machine in the report as `NAME` (default: the hostname; e.g. a Kubernetes node name)")
 	labels := fs.String("label-filter", "", "run only properties whose labels match `EXPR` (prop:<id>, ns:<type>, needs:root|userns)")
 	require := fs.String("require", "", "the properties whose labels match `EXPR` (as for --label-filter; e.g. 'needs:userns') must pass here: a skip of any of them fails the run")
@@ -39,8 +38,12 @@ func runCmd(args []string) int {
 	ginkgoOut := fs.Bool("ginkgo-output", false, "also show Ginkgo's own console output")
 	procs := fs.Int("procs", runtime.GOMAXPROCS(0), "evaluate up to `N` properties at once (1: one after another; default: the CPUs nscheck may use)")
 	noGuard := fs.Bool("no-guard", false, "do not snapshot the host before and after the run (the guard fails the run when the host changed)")
+	every := fs.Duration("every", 0, "run again every `D` (e.g. 24h), each run a child process, until stopped: a container's whole command, with no shell")
 	if code, ok := parse(fs, args); !ok {
 		return code
+	}
+	if *every < 0 {
+		return fail(exitUsage, "run: --every must be positive")
 	}
 	if fs.NArg() > 0 {
 		return fail(exitUsage, "run: unexpected argument %q", fs.Arg(0))
@@ -51,10 +54,11 @@ func runCmd(args []string) int {
 	if *procs < 1 || *procs > 64 {
 		return fail(exitUsage, "run: --procs must be between 1 and 64")
 	}
-	paths := files.paths()
-	paths["--json"], paths["--junit"] = *jsonOut, *junitOut
-	if err := checkOutputPaths(paths); err != nil {
+	if err := files.check(); err != nil {
 		return fail(exitUsage, "run: %v", err)
+	}
+	if *every > 0 && os.Getenv(repeatedEnv) == "" {
+		return repeat(*every, args)
 	}
 	helper.DefaultTimeout = *helperTimeout
 	// A /proc of another PID namespace, no scratch space: nscheck runs
@@ -108,24 +112,7 @@ func runCmd(args []string) int {
 		// Once for the run, not once per property (each skips on it).
 		rep.Errors = append(rep.Errors, v.Err)
 	}
-	text := os.Stdout
-	if *jsonOut == "-" || files.stdout() {
-		text = os.Stderr // stdout carries the JSON (or another report)
-	}
-	if err := report.WriteText(text, rep, report.TextOptions{Color: useColor(text, *noColor), Verbose: *verbose, Quiet: *quiet}); err != nil {
-		return fail(exitFail, "write report: %v", err)
-	}
-	if *jsonOut != "" {
-		if err := report.WriteFile(*jsonOut, rep); err != nil {
-			return fail(exitFail, "write --json: %v", err)
-		}
-	}
-	if *junitOut != "" {
-		if err := report.WriteAtomic(*junitOut, func(w io.Writer) error { return junit.Write(w, rep) }); err != nil {
-			return fail(exitFail, "write --junit: %v", err)
-		}
-	}
-	if err := files.write(rep); err != nil {
+	if err := files.write([]*report.Report{rep}, textStyle{verbose: *verbose, quiet: *quiet}, *noColor); err != nil {
 		return fail(exitFail, "%v", err)
 	}
 	if len(rep.Results) == 0 {
@@ -139,4 +126,47 @@ func runCmd(args []string) int {
 		return exitNothing
 	}
 	return exitOK
+}
+
+// repeatedEnv marks the child of `nscheck run --every`: it runs once.
+const repeatedEnv = "NSCHECK_RUN_ONCE"
+
+// repeat runs `nscheck run args` (--every ignored in the child) every
+// interval, until a signal stops it. Each run is a process of its own:
+// Ginkgo runs a suite once per process. A failed run is reported and the
+// next one still comes.
+func repeat(interval time.Duration, args []string) int {
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	for {
+		cmd := exec.Command(helper.SelfExe, append([]string{"run"}, args...)...)
+		cmd.Env = append(os.Environ(), repeatedEnv+"=1")
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		code := 0
+		if err := cmd.Start(); err != nil {
+			return fail(exitFail, "run --every: %v", err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			code = cmd.ProcessState.ExitCode()
+			if code < 0 {
+				fmt.Fprintf(os.Stderr, "nscheck: run --every: %v\n", err)
+			}
+		case sig := <-stop:
+			// The child got the signal too when it came from a terminal; a
+			// signal sent to this process alone is passed on. The child
+			// stops its run and writes its report (interrupted).
+			_ = cmd.Process.Signal(sig)
+			<-done
+			return exitFail
+		}
+		fmt.Fprintf(os.Stderr, "nscheck: exit %d, next run in %s\n", code, interval)
+		select {
+		case <-time.After(interval):
+		case <-stop:
+			return exitOK
+		}
+	}
 }

@@ -27,7 +27,7 @@ func versionCmd(args []string) int {
 	case helper.EmbeddedError() != nil:
 		fmt.Printf("helper: nscheck itself; the embedded helper could not be loaded: %v\n", helper.EmbeddedError())
 	default:
-		fmt.Println("helper: nscheck itself (built without the lean helper; `make build` embeds it)")
+		fmt.Println("helper: nscheck itself, served before the host's packages initialise (built without the lean helper; `make build` embeds it)")
 	}
 	return exitOK
 }

@@ -29,10 +29,20 @@ func TestMain(m *testing.M) {
 
 // build builds a binary for a benchmark (plain `go test` of this package
 // builds nothing): nscheck as `make build` does, with its lean helper
-// embedded, or the lean helper alone.
+// embedded; nscheck as `go install .../cmd/nscheck@latest` does (no
+// flags, cgo as the environment has it, no lean helper: its helpers
+// re-execute it); or the lean helper alone.
 func build(b *testing.B, what string) string {
 	b.Helper()
 	dir := b.TempDir()
+	if what == "install" {
+		bin := filepath.Join(dir, "nscheck-install")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/nscheck/nscheck/cmd/nscheck")
+		if msg, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("go build (as go install): %v\n%s", err, msg)
+		}
+		return bin
+	}
 	helperBin := filepath.Join(dir, "nscheck-helper")
 	goBuild(b, helperBin, "github.com/nscheck/nscheck/internal/helperbin")
 	if what == "helper" {
@@ -127,9 +137,32 @@ func BenchmarkSpawn(b *testing.B) {
 // BenchmarkCatalog: a whole `nscheck run`, controls included, as it runs
 // by default (as many properties at once as there are CPUs), serially
 // (--procs 1) and with --procs 2; reports the peak RSS of the run too.
+// install-vs-make runs the catalog with the binary `go install` makes and
+// with `make build`'s, in alternating order in each iteration (so that
+// both see the same load on a shared machine), and reports each one's
+// wall time and their ratio (x-make; the target is 1.1).
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
 	nscheckBin := build(b, "nscheck")
+	b.Run("install-vs-make", func(b *testing.B) {
+		installBin := build(b, "install")
+		bins := [2]string{installBin, nscheckBin}
+		var spent [2]time.Duration
+		for i := 0; b.Loop(); i++ {
+			for k := range 2 {
+				which := (i + k) % 2
+				start := time.Now()
+				if out, err := exec.Command(bins[which], "run", "-q").CombinedOutput(); err != nil {
+					b.Fatalf("%s run: %v\n%s", bins[which], err, out)
+				}
+				spent[which] += time.Since(start)
+			}
+		}
+		n := float64(b.N)
+		b.ReportMetric(spent[0].Seconds()/n, "install-s")
+		b.ReportMetric(spent[1].Seconds()/n, "make-s")
+		b.ReportMetric(float64(spent[0])/float64(spent[1]), "x-make")
+	})
 	for _, procs := range []string{"default", "1", "2"} {
 		b.Run("procs="+procs, func(b *testing.B) {
 			args := []string{"run", "-q"}

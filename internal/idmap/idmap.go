@@ -14,7 +14,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/nscheck/nscheck/internal/columns"
+	"github.com/nscheck/nscheck/internal/procfile"
 )
 
 // MaxExtents is the kernel's limit on the lines of one map (since 4.15).
@@ -69,7 +69,7 @@ func Write(pid int, kind string, m Map) error {
 // either side and more than MaxExtents lines.
 func Parse(r io.Reader) (Map, error) {
 	var m Map
-	err := columns.Each(r, []string{"inside", "outside", "count"}, func(_ int, cols []string) error {
+	err := procfile.Columns(r, []string{"inside", "outside", "count"}, func(_ int, cols []string) error {
 		var v [3]uint32
 		for i, c := range cols {
 			n, err := strconv.ParseUint(c, 10, 32)

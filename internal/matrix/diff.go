@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/nscheck/nscheck/internal/render"
 	"github.com/nscheck/nscheck/internal/report"
 )
 
@@ -47,7 +48,7 @@ var rank = map[string]int{report.Failed: 0, report.Skipped: 1, report.Passed: 2}
 
 // Compare diffs two reports.
 func Compare(old, new *report.Report) *Diff {
-	labels := Labels([]*report.Report{old, new})
+	labels := render.ColumnNames([]*report.Report{old, new})
 	d := &Diff{Old: labels[0], New: labels[1]}
 	olds, news := index(old), index(new)
 	ids := maps.Clone(olds)

@@ -7,10 +7,9 @@ package matrix
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 
+	"github.com/nscheck/nscheck/internal/render"
 	"github.com/nscheck/nscheck/internal/report"
 )
 
@@ -52,24 +51,21 @@ type Cell struct {
 
 // Build makes the grid of reps, columns in the order given, rows sorted
 // by property id.
+// The layout (column names, row order) is render.NewGrid's, the one
+// every format of a grid draws.
 func Build(reps []*report.Report) *Matrix {
 	m := &Matrix{Notes: []string{}}
-	names := Labels(reps)
-	ids := map[string]string{} // id -> title
-	for i, r := range reps {
-		m.Columns = append(m.Columns, Column{Name: names[i], Host: r.Host, Kernel: r.Kernel.Release, Summary: r.Summary, Errors: r.Errors})
-		for _, res := range r.Results {
-			if ids[res.ID] == "" {
-				ids[res.ID] = res.Title
-			}
-		}
+	g := render.NewGrid(reps)
+	for _, c := range g.Columns {
+		r := c.Report
+		m.Columns = append(m.Columns, Column{Name: c.Name, Host: r.Host, Kernel: r.Kernel.Release, Summary: r.Summary, Errors: r.Errors})
 	}
 	noteOf := map[string]int{}
-	for _, id := range slices.Sorted(maps.Keys(ids)) {
-		row := Row{ID: id, Title: ids[id]}
-		for _, r := range reps {
+	for _, gr := range g.Rows {
+		row := Row{ID: gr.ID, Title: gr.Title}
+		for _, res := range gr.Cells {
 			c := Cell{State: Absent}
-			if res, ok := find(r, id); ok {
+			if res != nil {
 				c.State = res.State
 				if res.State != report.Passed && res.Reason != "" {
 					if noteOf[res.Reason] == 0 {
@@ -84,46 +80,6 @@ func Build(reps []*report.Report) *Matrix {
 		m.Rows = append(m.Rows, row)
 	}
 	return m
-}
-
-func find(r *report.Report, id string) (report.Result, bool) {
-	for _, res := range r.Results {
-		if res.ID == id {
-			return res, true
-		}
-	}
-	return report.Result{}, false
-}
-
-// Labels names each report for a column: the kernel release when the
-// reports come from one host (or from VMs), the host when they share one
-// kernel, else host/release; repeated labels get "#2", "#3".
-func Labels(reps []*report.Report) []string {
-	sameHost, sameKernel := true, true
-	for _, r := range reps[min(1, len(reps)):] {
-		sameHost = sameHost && r.Host == reps[0].Host
-		sameKernel = sameKernel && r.Kernel.Release == reps[0].Kernel.Release
-	}
-	out := make([]string, len(reps))
-	seen := map[string]int{}
-	for i, r := range reps {
-		switch {
-		case (sameHost || r.VM != nil) && r.Kernel.Release != "":
-			out[i] = r.Kernel.Release
-		case sameKernel && r.Host != "":
-			out[i] = r.Host
-		default:
-			out[i] = r.Name()
-		}
-		if out[i] == "" {
-			out[i] = "report"
-		}
-		seen[out[i]]++
-		if n := seen[out[i]]; n > 1 {
-			out[i] = fmt.Sprintf("%s #%d", out[i], n)
-		}
-	}
-	return out
 }
 
 // word is how a state shows in a cell.

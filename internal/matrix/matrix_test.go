@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nscheck/nscheck/internal/render"
 	"github.com/nscheck/nscheck/internal/report"
 )
 
@@ -54,7 +55,9 @@ func TestBuildVMReports(t *testing.T) {
 	}
 }
 
-func TestLabels(t *testing.T) {
+// The column names of every grid format (render.ColumnNames) name kernels
+// for a kernel matrix, hosts for a fleet, both otherwise.
+func TestColumnNames(t *testing.T) {
 	a, b := vmPair(t)
 	host := fixture(t, "run-host.json")
 	other := fixture(t, "run-host.json")
@@ -68,8 +71,13 @@ func TestLabels(t *testing.T) {
 		{[]*report.Report{host, a}, []string{host.Host + "/" + host.Kernel.Release, a.Kernel.Release}}, // a host and a VM
 		{[]*report.Report{a, b}, []string{a.Kernel.Release, b.Kernel.Release}},                         // a kernel matrix
 	} {
-		if got := Labels(c.reps); !reflect.DeepEqual(got, c.want) {
+		if got := render.ColumnNames(c.reps); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("labels %q, want %q", got, c.want)
+		}
+		for i, col := range Build(c.reps).Columns {
+			if col.Name != c.want[i] {
+				t.Errorf("matrix column %d is %q, want %q", i, col.Name, c.want[i])
+			}
 		}
 	}
 }

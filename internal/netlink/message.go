@@ -3,11 +3,15 @@
 // optionally moved into another network namespace by IFLA_NET_NS_FD), bring a
 // link up, add an IPv4 address and delete a link.
 //
-// Why not a library: nscheck's dependencies are fixed to Ginkgo, Gomega,
-// x/sys/unix and procfs, and it must not exec ip(8) (it also runs as /init
-// of a bare initramfs). The few messages it needs are small, so they are
-// encoded here by hand over x/sys/unix; the decoder is unit-tested against
-// a real dump (fixtures/netlink) and fuzzed.
+// Why not a library: these messages are sent by helpers, and the lean
+// helper keeps package net out (its initialisers cost every helper start;
+// internal/helperbin's deps_test.go fails if it comes back), while the Go
+// netlink libraries are built on it (vishvananda/netlink: net.IP, net.IPNet,
+// net.HardwareAddr in its API).
+// Nor can nscheck exec ip(8): it also runs as /init of a bare initramfs.
+// The few messages it needs are small, so they are encoded here by hand
+// over x/sys/unix; the decoder is unit-tested against a real dump
+// (fixtures/netlink) and fuzzed.
 //
 // A netlink socket belongs to the network namespace of the thread that
 // created it: [Dial] talks to the caller's namespace, [DialAt] to the one

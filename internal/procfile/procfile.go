@@ -2,8 +2,9 @@
 // evidence from, and that no other package of nscheck covers: the process
 // and thread lists, a process's status, stat and cgroup files, its mount
 // table (parsed by moby/sys/mountinfo) and its network namespace's
-// net/tcp, net/unix and net/dev. Each parser reads only the fields the
-// checks use and rejects what the kernel would never write.
+// net/tcp, net/unix and net/dev; and the splitter of the whitespace-aligned
+// files that idmap and timens parse (Columns). Each parser reads only the
+// fields the checks use and rejects what the kernel would never write.
 //
 // Why not prometheus/procfs, which covers all of these: this package is
 // linked into the helper binary that nscheck executes some 340 times per

@@ -7,6 +7,7 @@ package render
 
 import (
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -66,7 +67,7 @@ type Grid struct {
 
 // Column is one report of a grid.
 type Column struct {
-	Name   string // report.Name(): host/kernel release
+	Name   string // ColumnNames: the kernel, the host or both
 	Report *report.Report
 }
 
@@ -84,8 +85,9 @@ type Row struct {
 func NewGrid(reports []*report.Report) Grid {
 	var g Grid
 	rowOf := map[string]int{}
+	names := ColumnNames(reports)
 	for c, r := range reports {
-		g.Columns = append(g.Columns, Column{Name: r.Name(), Report: r})
+		g.Columns = append(g.Columns, Column{Name: names[c], Report: r})
 		for i := range r.Results {
 			res := &r.Results[i]
 			k, ok := rowOf[res.ID]
@@ -102,6 +104,38 @@ func NewGrid(reports []*report.Report) Grid {
 	}
 	sort.Slice(g.Rows, func(i, j int) bool { return g.Rows[i].ID < g.Rows[j].ID })
 	return g
+}
+
+// ColumnNames names each report for a column of a grid (in every format:
+// text, Markdown, HTML, JSON): the kernel release when the
+// reports come from one host (or from VMs), the host when they share one
+// kernel, else host/release; repeated labels get "#2", "#3".
+func ColumnNames(reps []*report.Report) []string {
+	sameHost, sameKernel := true, true
+	for _, r := range reps[min(1, len(reps)):] {
+		sameHost = sameHost && r.Host == reps[0].Host
+		sameKernel = sameKernel && r.Kernel.Release == reps[0].Kernel.Release
+	}
+	out := make([]string, len(reps))
+	seen := map[string]int{}
+	for i, r := range reps {
+		switch {
+		case (sameHost || r.VM != nil) && r.Kernel.Release != "":
+			out[i] = r.Kernel.Release
+		case sameKernel && r.Host != "":
+			out[i] = r.Host
+		default:
+			out[i] = r.Name()
+		}
+		if out[i] == "" {
+			out[i] = "report"
+		}
+		seen[out[i]]++
+		if n := seen[out[i]]; n > 1 {
+			out[i] = fmt.Sprintf("%s #%d", out[i], n)
+		}
+	}
+	return out
 }
 
 // Evidence renders a result's evidence as indented JSON ("" when there is

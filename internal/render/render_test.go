@@ -39,7 +39,7 @@ func TestGridUnionOfProperties(t *testing.T) {
 	b.Results = b.Results[:3] // b lacks some properties
 	b.Results = append(b.Results, report.Result{ID: "zz.only-here", Namespace: "zz", State: report.Skipped})
 	g := render.NewGrid([]*report.Report{a, b})
-	if len(g.Columns) != 2 || g.Columns[0].Name != "ci-root/6.18.44-fc-v782" {
+	if len(g.Columns) != 2 || g.Columns[0].Name != "ci-root" { // one kernel: the hosts name the columns
 		t.Fatalf("columns %+v", g.Columns)
 	}
 	if len(g.Rows) != len(a.Results)+1 {

@@ -1,7 +1,9 @@
 // Package report is nscheck's one report model (schema "nscheck/v1") and
-// its JSON and text forms. Every other output (JUnit, HTML, Markdown,
-// Prometheus, the kernel matrix; see internal/render) is rendered from this
-// model, and reports written on other machines come back through Decode.
+// its JSON and text forms. Every other output is drawn from this model:
+// JUnit, HTML, Markdown and Prometheus (internal/render/...), several
+// reports side by side and the diff of two (internal/matrix); the table of
+// cmd/nscheck/outputs.go lists them. Reports written on other machines
+// come back through Decode. Only the host links it: helpers do not.
 //
 // The schema is append-only: fields are added, never renamed or removed.
 package report

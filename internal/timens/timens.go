@@ -18,7 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/nscheck/nscheck/internal/columns"
+	"github.com/nscheck/nscheck/internal/procfile"
 )
 
 // Offset shifts one clock of a time namespace.
@@ -96,7 +96,7 @@ func Format(offs []Offset) string {
 // Parse parses the text of a timens_offsets file.
 func Parse(r io.Reader) ([]Offset, error) {
 	var out []Offset
-	err := columns.Each(r, []string{"clock", "seconds", "nanoseconds"}, func(_ int, cols []string) error {
+	err := procfile.Columns(r, []string{"clock", "seconds", "nanoseconds"}, func(_ int, cols []string) error {
 		clock, err := parseClock(cols[0])
 		if err != nil {
 			return err

@@ -3,9 +3,9 @@
 // its id), a failure or skipped element carrying the reason, the evidence
 // as system-out.
 //
-// It is a package of its own, not part of internal/report, because every
-// helper process links internal/report (for the kernel facts) and would
-// otherwise pay encoding/xml's initialisation at each start.
+// Like its siblings (html, markdown, prom) it is one format of the one
+// table of outputs (cmd/nscheck/outputs.go), drawn from the report model
+// of internal/report, which knows no format but its own JSON and text.
 package junit
 
 import (

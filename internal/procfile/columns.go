@@ -1,7 +1,4 @@
-// Package columns splits the line-oriented, whitespace-aligned files of
-// /proc (uid_map, timens_offsets ...) into their fields, for the small
-// parsers of those files (idmap, timens).
-package columns
+package procfile
 
 import (
 	"bufio"
@@ -10,10 +7,12 @@ import (
 	"strings"
 )
 
-// Each calls fn with the fields of every non-blank line of r, numbered from
+// Columns calls fn with the fields of every non-blank line of r, numbered from
 // 1, after checking that the line has exactly len(names) fields; names say
-// what they are, for the error. It stops at fn's first error.
-func Each(r io.Reader, names []string, fn func(line int, cols []string) error) error {
+// what they are, for the error. It stops at fn's first error. It is the
+// splitter of the whitespace-aligned files that idmap (uid_map, gid_map) and
+// timens (timens_offsets) parse.
+func Columns(r io.Reader, names []string, fn func(line int, cols []string) error) error {
 	sc := bufio.NewScanner(r)
 	for line := 1; sc.Scan(); line++ {
 		cols := strings.Fields(sc.Text())
