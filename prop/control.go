@@ -168,11 +168,11 @@ func asSkip(err error) (*SkipError, bool) {
 
 // PrepareSandbox turns a fresh mount+PID namespace into a disposable host:
 // nothing mounted from here on propagates out; /proc shows this PID
-// namespace; the scratch space (ScratchRoot) is a private tmpfs. It runs only in the sandbox helper,
-// which the namespace guard has let run only once it is in a mount and a
-// PID namespace of its own (see package helper): on a kernel that ignores
-// CLONE_NEWNS it is never reached, and the host's / and /proc stay as
-// they are.
+// namespace; the scratch space (ScratchRoot) is a private tmpfs.
+// It runs only in the sandbox helper, which the namespace guard has let
+// run only once it is in a mount and a PID namespace of its own (see
+// package helper): on a kernel that ignores CLONE_NEWNS it is never
+// reached, and the host's / and /proc stay as they are.
 func PrepareSandbox() error {
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return helper.Fail("mount --make-rprivate /", err)
