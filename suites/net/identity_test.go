@@ -13,10 +13,10 @@ import (
 // A host with `modprobe sit ipip` (or IPV6_SIT=y): every namespace has its
 // own sit0 and tunl0, the host's and a new one's at the same ifindexes.
 var (
-	lo    = netlink.Link{Index: 1, Name: "lo", Flags: unix.IFF_LOOPBACK | unix.IFF_UP}
-	sit0  = netlink.Link{Index: 2, Name: "sit0", Kind: "sit"}
-	tunl0 = netlink.Link{Index: 3, Name: "tunl0", Kind: "ipip"}
-	eth0  = netlink.Link{Index: 4, Name: "eth0"}
+	lo      = netlink.Link{Index: 1, Name: "lo", Flags: unix.IFF_LOOPBACK | unix.IFF_UP}
+	sit0    = netlink.Link{Index: 2, Name: "sit0", Kind: "sit"}
+	tunl0   = netlink.Link{Index: 3, Name: "tunl0", Kind: "ipip"}
+	eth0    = netlink.Link{Index: 4, Name: "eth0"}
 	withSit = fresh{Links: []netlink.Link{lo, sit0, tunl0}, Dev: []string{"lo", "sit0", "tunl0"}}
 )
 
