@@ -30,6 +30,7 @@ import (
 // lab (Path, Target); its outcome is recorded under its name.
 type step struct {
 	// Op is "propagation" (record the propagation of the lab's copy),
+	// "make-shared" (of the lab's copy), "mount" (a tmpfs at Path),
 	// "umount", "umount-detach", "bind", "rbind" or "move".
 	Op     string `json:"op"`
 	Path   string `json:"path,omitempty"`
@@ -62,6 +63,10 @@ func runSteps(dir string, steps []step) (map[string]string, error) {
 			}
 			out[s.name()] = propagation(m)
 			continue
+		case "make-shared":
+			err = unix.Mount("", dir, "", unix.MS_SHARED, "")
+		case "mount":
+			err = unix.Mount("tmpfs", path(s.Path), "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "size=1m")
 		case "umount":
 			err = unix.Unmount(path(s.Path), 0)
 		case "umount-detach":
@@ -85,8 +90,9 @@ type unknownStep struct{ op string }
 func (e *unknownStep) Error() string { return "mnt: unknown inner step " + e.op }
 
 func init() {
-	handleLab("mnt.lab.userns-out", func(l *lab) error { return labUsernsPropagation(l, false) })
-	handleLab("mnt.lab.userns-in", func(l *lab) error { return labUsernsPropagation(l, true) })
+	handleLab("mnt.lab.userns-out", func(l *lab) error { return labUsernsPropagation(l, false, false) })
+	handleLab("mnt.lab.userns-reshare", func(l *lab) error { return labUsernsPropagation(l, false, true) })
+	handleLab("mnt.lab.userns-in", func(l *lab) error { return labUsernsPropagation(l, true, false) })
 	handleLab("mnt.lab.userns-locked", labUsernsLocked)
 	handleLab("mnt.lab.shared-umount", labSharedUmount)
 	handleLab("mnt.lab.rbind-unbindable", labRbindUnbindable)
@@ -107,8 +113,9 @@ func usernsPremises(p prop.Property) prop.Property {
 // user+mount namespace mounts "from-inside" and waits at a gate; the lab
 // looks, mounts "from-parent" and lets the helper look. Outward (inward
 // false), the control withholds the inner user namespace; inward, it keeps
-// it and leaves the lab's tmpfs private instead.
-func labUsernsPropagation(l *lab, inward bool) error {
+// it and leaves the lab's tmpfs private instead. With reshare, the helper
+// first makes its copy shared again, then mounts.
+func labUsernsPropagation(l *lab, inward, reshare bool) error {
 	flags := uintptr(userMnt)
 	if !inward {
 		flags = l.innerFlags(userMnt, unix.CLONE_NEWUSER)
@@ -127,6 +134,10 @@ func labUsernsPropagation(l *lab, inward bool) error {
 	}
 	defer g.Close()
 	a := innerArgs{Keep: true, Mount: "from-inside", Steps: []step{{Op: "propagation"}}, Gate: true, Look: []string{"from-inside", "from-parent"}}
+	if reshare {
+		a.Mount = ""
+		a.Steps = []step{{Op: "make-shared"}, {Op: "mount", Path: "from-inside"}, {Op: "propagation"}}
+	}
 	started := l.startWhileGated(a, flags)
 	v, err := g.Wait(l.deadline())
 	if err != nil {
@@ -152,6 +163,19 @@ var _ = prop.Register(usernsPremises(labProperty("mnt.userns-propagation-slave",
 			"inside, the copy of the parent's shared mount is %q, not a slave (the parent's: %s)", copyProp, r.Propagation["."])
 		t.Expect(!r.SeesBefore["from-inside"] && !r.Sees["from-inside"], "a mount made inside the user+mount namespace propagated out to the parent's shared mount")
 		t.Expect(!r.HostSees["from-inside"], "/proc/<lab>/mountinfo lists the mount made inside the user+mount namespace")
+	})))
+
+var _ = prop.Register(usernsPremises(labProperty("mnt.userns-reshare-no-leak",
+	"inside a mount namespace created with a new user namespace, making the slave copy of a parent's shared mount shared again starts a peer "+
+		"group of its own: a mount made then still does not propagate out to the parent (a disposable lab as the parent)",
+	prop.NeedUserns, "mnt.lab.userns-reshare", func(t *prop.Trial, r *labRun) {
+		copyProp := r.Inner.Steps["propagation"]
+		t.Expect(r.Inner.Steps["make-shared"] == errname.OK && r.Inner.Steps["mount from-inside"] == errname.OK,
+			"inside, make-shared gave %s and the mount %s", r.Inner.Steps["make-shared"], r.Inner.Steps["mount from-inside"])
+		t.Expect(strings.Contains(copyProp, "master:") && copyProp != r.Propagation["."],
+			"inside, the re-shared copy is %q: it joined the parent's peer group (the parent's: %s) instead of staying its slave", copyProp, r.Propagation["."])
+		t.Expect(!r.SeesBefore["from-inside"] && !r.Sees["from-inside"] && !r.HostSees["from-inside"],
+			"a mount made inside, on the re-shared copy, propagated out to the parent's shared mount")
 	})))
 
 var _ = prop.Register(usernsPremises(labProperty("mnt.userns-propagation-in",
