@@ -363,3 +363,87 @@ func sysctlNonNSReadonly(t *prop.Trial) error {
 	}
 	return nil
 }
+
+// gidMapArgs asks an unprivileged helper to create a user namespace, map
+// its own uid and gid there itself, and write "deny" to its setgroups
+// first when Deny.
+type gidMapArgs struct {
+	Deny bool `json:"deny"`
+}
+
+type gidMapFacts struct {
+	// Clone is the refusal of the user namespace, if any.
+	Clone     string `json:"clone,omitempty"`
+	UIDMap    string `json:"uid_map,omitempty"`
+	Setgroups string `json:"setgroups,omitempty"`
+	GIDMap    string `json:"gid_map,omitempty"`
+}
+
+func init() {
+	helper.Handle("user.gid-map-unprivileged", func(a gidMapArgs) (any, error) {
+		var f gidMapFacts
+		// No maps: this helper writes them itself, as an unprivileged
+		// `unshare --user` would.
+		p, err := helper.Start(context.Background(), helper.Spec{Action: "user.probe", Args: probeArgs{}, Cloneflags: unix.CLONE_NEWUSER, Hold: true})
+		if p == nil {
+			if _, refused := helper.Refused(err); !refused {
+				return nil, err
+			}
+			f.Clone = err.Error()
+			return f, nil
+		}
+		defer p.Release()
+		if err != nil {
+			return nil, err
+		}
+		write := func(file, text string) string {
+			return errname.Of(os.WriteFile(fmt.Sprintf("/proc/%d/%s", p.PID(), file), []byte(text), 0))
+		}
+		f.UIDMap = write("uid_map", fmt.Sprintf("0 %d 1\n", os.Geteuid()))
+		if a.Deny {
+			f.Setgroups = write("setgroups", "deny")
+		}
+		f.GIDMap = write("gid_map", fmt.Sprintf("0 %d 1\n", os.Getegid()))
+		return f, nil
+	})
+}
+
+var _ = prop.Register(prop.Property{
+	ID: "user.gid-map-needs-setgroups-deny",
+	Title: "an unprivileged process cannot write the gid_map of a user namespace it created while setgroups is still allowed there (EPERM): " +
+		"root of it could otherwise drop supplementary groups that deny access. CVE-2014-8989, fixed in Linux 3.19 (\"userns: Add a knob to " +
+		"disable setgroups on a per user namespace basis\", \"userns: Allow setting gid_maps without privilege when setgroups is disabled\")",
+	Needs:    prop.NeedRoot,
+	Flag:     unix.CLONE_NEWUSER,
+	Tags:     []string{"cve:CVE-2014-8989"},
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534")},
+	Check:    gidMapNeedsDeny,
+})
+
+// gidMapNeedsDeny: uid 65534 creates a user namespace and maps its ids
+// itself. The control withholds the refusal's cause: "deny" is written
+// first, and the same gid_map is taken.
+func gidMapNeedsDeny(t *prop.Trial) error {
+	var f gidMapFacts
+	err := t.Run(helper.Spec{
+		Action: "user.gid-map-unprivileged", Args: gidMapArgs{Deny: !t.Isolated},
+		Credential: &syscall.Credential{Uid: unprivileged, Gid: unprivileged, NoSetGroups: t.Sandboxed},
+	}, &f)
+	if err != nil {
+		return err
+	}
+	if f.Clone != "" {
+		t.Inside("clone", f.Clone)
+		if knob := readKnobs(t); knob != "" {
+			return prop.Unmet(fmt.Sprintf("uid %d cannot create a user namespace here (%s)", unprivileged, f.Clone), knob)
+		}
+		return prop.Unmet(fmt.Sprintf("uid %d cannot create a user namespace here (%s), and no sysctl disables them: a seccomp filter (%s) or an LSM denies it", unprivileged, f.Clone, seccompMode()),
+			"see `nscheck env`")
+	}
+	t.Inside("uid_map 0 65534 1", f.UIDMap)
+	t.Inside("setgroups deny written first", !t.Isolated)
+	t.Inside("gid_map 0 65534 1", f.GIDMap)
+	t.Expect(f.UIDMap == errname.OK, "uid %d could not map its own uid in the user namespace it created: %s", unprivileged, f.UIDMap)
+	t.Expect(errname.Is(f.GIDMap, unix.EPERM), "uid %d wrote the gid_map of its user namespace with setgroups allowed (%s, want EPERM)", unprivileged, f.GIDMap)
+	return nil
+}
