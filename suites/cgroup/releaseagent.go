@@ -46,7 +46,7 @@ func init() {
 }
 
 func releaseAgent(a agentArgs) (any, error) {
-	if err := nsguard.Check("mnt", a.Forbidden); err != nil {
+	if err := nsguard.Refuse("mnt", a.Forbidden); err != nil {
 		return nil, err
 	}
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
@@ -146,7 +146,7 @@ func v1ReleaseAgent(t *prop.Trial) error {
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := agentArgs{Dir: dir, Options: options}
-	if a.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err
 	}
 	s := helper.Spec{Action: "cgroup.release-agent", Args: a, Cloneflags: unix.CLONE_NEWNS | unix.CLONE_NEWCGROUP}

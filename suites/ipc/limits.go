@@ -66,14 +66,7 @@ func readInt(path string) (int, error) {
 	return v, nil
 }
 
-var _ = prop.Register(prop.Property{
-	ID:       "ipc.limits-per-ns",
-	Title:    "changing kernel.msgmni inside a new IPC namespace takes effect there and leaves the host's value unchanged",
-	Needs:    prop.NeedUserns,
-	Flag:     unix.CLONE_NEWIPC,
-	Premises: []prop.Premise{prop.ProcSysWritable("writing kernel.msgmni inside the helper")},
-	Check:    func(t *prop.Trial) error { return limitPerNS(t, msgmni) },
-})
+var _ = prop.Register(limitProperty("ipc.limits-per-ns", msgmni))
 
 // The limits of the other two kinds of IPC object, per IPC namespace too:
 // POSIX message queues (CONFIG_POSIX_MQUEUE) and SysV shared memory.
@@ -82,23 +75,21 @@ const (
 	shmmni    = "/proc/sys/kernel/shmmni"
 )
 
-var _ = prop.Register(prop.Property{
-	ID:       "ipc.mqueue-limits-per-ns",
-	Title:    "changing fs.mqueue.queues_max inside a new IPC namespace takes effect there and leaves the host's value unchanged",
-	Needs:    prop.NeedUserns,
-	Flag:     unix.CLONE_NEWIPC,
-	Premises: []prop.Premise{prop.ProcSysWritable("writing fs.mqueue.queues_max inside the helper")},
-	Check:    func(t *prop.Trial) error { return limitPerNS(t, queuesMax) },
-})
+var _ = prop.Register(limitProperty("ipc.mqueue-limits-per-ns", queuesMax))
+var _ = prop.Register(limitProperty("ipc.shm-limits-per-ns", shmmni))
 
-var _ = prop.Register(prop.Property{
-	ID:       "ipc.shm-limits-per-ns",
-	Title:    "changing kernel.shmmni inside a new IPC namespace takes effect there and leaves the host's value unchanged",
-	Needs:    prop.NeedUserns,
-	Flag:     unix.CLONE_NEWIPC,
-	Premises: []prop.Premise{prop.ProcSysWritable("writing kernel.shmmni inside the helper")},
-	Check:    func(t *prop.Trial) error { return limitPerNS(t, shmmni) },
-})
+// limitProperty is the property that the IPC limit at path (a file under
+// /proc/sys) is per IPC namespace.
+func limitProperty(id, path string) prop.Property {
+	return prop.Property{
+		ID:    id,
+		Title: "changing " + sysctlKey(path) + " inside a new IPC namespace takes effect there and leaves the host's value unchanged",
+		Needs:    prop.NeedUserns,
+		Flag:     unix.CLONE_NEWIPC,
+		Premises: []prop.Premise{prop.ProcSysWritable("writing " + sysctlKey(path) + " inside the helper")},
+		Check:    func(t *prop.Trial) error { return limitPerNS(t, path) },
+	}
+}
 
 // sysctlKey names the sysctl at path as sysctl(8) does.
 func sysctlKey(path string) string {

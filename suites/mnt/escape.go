@@ -10,7 +10,6 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
-	"github.com/nscheck/nscheck/internal/nsguard"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -102,7 +101,7 @@ func bindRenameEscape(t *prop.Trial) error {
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := escapeArgs{Dir: dir, Bind: t.Isolated}
-	if a.Forbidden, err = nsguard.Forbidden(t, "mnt"); err != nil {
+	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err
 	}
 	var in escapeFacts

@@ -146,19 +146,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func portHostUnreachable(t *prop.Trial) error {
-	forbidden, err := t.Forbidden("net")
-	if err != nil {
-		return err
-	}
-	if err := sandboxLoUp(t); err != nil {
-		return err
-	}
-	ln, err := rawsock.Listen(loopback(0))
-	if err != nil {
-		return fmt.Errorf("listen on the host: %w", err)
-	}
-	defer ln.Close()
-	port, err := ln.Port()
+	_, forbidden, port, err := hostOnLoopback(t, listenTCP)
 	if err != nil {
 		return err
 	}
@@ -237,6 +225,28 @@ func portInsideUnreachable(t *prop.Trial) error {
 	t.Expect(errors.Is(dialErr, unix.ECONNREFUSED), "the host connected to the listener made inside on %s (%s, want ECONNREFUSED)", addr, errname.Of(dialErr))
 	return nil
 }
+
+// hostOnLoopback is the start of a check in which the host holds a port of
+// 127.0.0.1: the Forbidden network namespace of the helpers, lo up in a
+// control's sandbox, and the host's socket opened by open on a port the
+// kernel picks (closed when the trial ends), with its port.
+func hostOnLoopback(t *prop.Trial, open func(*unix.SockaddrInet4) (*rawsock.Socket, error)) (s *rawsock.Socket, forbidden nsfs.ID, port int, err error) {
+	if forbidden, err = t.Forbidden("net"); err != nil {
+		return
+	}
+	if err = sandboxLoUp(t); err != nil {
+		return
+	}
+	if s, err = open(loopback(0)); err != nil {
+		return nil, forbidden, 0, fmt.Errorf("open a socket on the host's 127.0.0.1: %w", err)
+	}
+	t.Defer(func() { _ = s.Close() })
+	port, err = s.Port()
+	return
+}
+
+// listenTCP is rawsock.Listen on an IPv4 address.
+func listenTCP(sa *unix.SockaddrInet4) (*rawsock.Socket, error) { return rawsock.Listen(sa) }
 
 // reservePort binds a TCP socket on 127.0.0.1 (port chosen by the kernel)
 // without listening: while it is open no other socket of the host's can
@@ -432,5 +442,44 @@ func linksHiddenSysfs(t *prop.Trial) error {
 		}
 		t.Expect(!slices.Contains(inside.Sysfs, h), "inside, /sys/class/net of a fresh sysfs lists the host's interface %s", h)
 	}
+	return nil
+}
+
+func init() {
+	helper.Handle("net.bind-udp", func(a portArgs) (any, error) {
+		if err := loUp(a.Forbidden); err != nil {
+			return nil, err
+		}
+		conn, err := rawsock.ListenPacket(loopback(a.Port))
+		if err == nil {
+			keep(conn)
+		}
+		return portFacts{Listen: errname.Of(err), Port: a.Port}, nil
+	})
+}
+
+var _ = prop.Register(prop.Property{
+	ID:    "net.udp-ports-independent",
+	Title: "the same UDP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
+	Needs: prop.NeedUserns,
+	Flag:  unix.CLONE_NEWNET,
+	Check: udpPortsIndependent,
+})
+
+// udpPortsIndependent is net.ports-independent for UDP: the port tables of
+// the two protocols are separate, and so are their namespaces' tables.
+func udpPortsIndependent(t *prop.Trial) error {
+	_, forbidden, port, err := hostOnLoopback(t, rawsock.ListenPacket)
+	if err != nil {
+		return err
+	}
+	addr := rawsock.Format(loopback(port))
+	var inside portFacts
+	if _, err := startNet(t, "net.bind-udp", portArgs{Forbidden: forbidden, Port: port}, &inside); err != nil {
+		return err
+	}
+	t.Host("bind udp "+addr, errname.OK)
+	t.Inside("bind udp "+addr, inside.Listen)
+	t.Expect(inside.Listen == errname.OK, "inside, binding UDP %s while the host holds it failed: %s", addr, inside.Listen)
 	return nil
 }

@@ -30,7 +30,7 @@ func init() {
 		if _, ok := names[a.Kind]; !ok {
 			return nil, fmt.Errorf("unknown UTS name %q", a.Kind)
 		}
-		if err := nsguard.Check("uts", a.Forbidden); err != nil {
+		if err := nsguard.Refuse("uts", a.Forbidden); err != nil {
 			return nil, err
 		}
 		if err := os.WriteFile(procName(a.Kind), []byte(a.Value+"\n"), 0); err != nil {
