@@ -427,8 +427,8 @@ func linksHiddenSysfs(t *prop.Trial) error {
 		return err
 	}
 	t.Inside("mount sysfs", inside.Mount)
-	if errname.Is(inside.Mount, unix.EPERM) {
-		return prop.Unmet("mounting a sysfs in the helper's namespaces failed with EPERM: inside a user namespace the kernel refuses it while parts of /sys are over-mounted (masked paths, as container runtimes do)",
+	if errname.Is(inside.Mount, unix.EPERM) || errname.Is(inside.Mount, unix.EACCES) {
+		return prop.Unmet("mounting a sysfs in the helper's namespaces failed with "+inside.Mount+": inside a user namespace the kernel refuses it while parts of /sys are over-mounted (masked paths, as container runtimes do), and an LSM may refuse it",
 			"run nscheck where /sys is fully visible (on the host)")
 	}
 	if inside.Mount != errname.OK {
