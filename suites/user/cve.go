@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -14,7 +13,6 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/forkchain"
-	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -23,25 +21,19 @@ import (
 // shows the bug on objects of its own (a nested namespace, a file in a
 // private directory, a chroot of its own) and never exploits it.
 
-// heldChildren keeps the nested helpers a helper started alive until it
-// exits (they die with it: Pdeathsig).
-var (
-	heldMu       sync.Mutex
-	heldChildren []*helper.Process
-)
-
 // extentsArgs asks a helper (in a user namespace A) to create a nested
 // user namespace B whose maps have more than five extents (the kernel
-// then keeps them sorted in separate forward and reverse arrays), and to
-// try another such map that names an id A does not map.
+// then keeps them sorted in separate forward and reverse arrays), in which
+// root creates a file in Dir; and to try another such map that names an id
+// A does not map.
 type extentsArgs struct {
 	Extents  int    `json:"extents"`
 	Unmapped uint32 `json:"unmapped"`
+	Dir      string `json:"dir"`
 }
 
 type extentsFacts struct {
-	B    probeFacts `json:"b"`
-	BPID int        `json:"b_pid"`
+	B probeFacts `json:"b"`
 	// Unmapped is the outcome of starting a helper whose map names the id
 	// A does not map.
 	Unmapped string `json:"unmapped"`
@@ -59,23 +51,15 @@ func extentMap(n int, extra ...syscall.SysProcIDMap) []syscall.SysProcIDMap {
 func init() {
 	helper.Handle("user.nested-extents", func(a extentsArgs) (any, error) {
 		var f extentsFacts
-		s := helper.Spec{Action: "user.probe", Args: probeArgs{}, Cloneflags: unix.CLONE_NEWUSER, Hold: true,
+		s := helper.Spec{Action: "user.probe", Args: probeArgs{CreateIn: a.Dir}, Cloneflags: unix.CLONE_NEWUSER,
 			UIDMappings: extentMap(a.Extents), GIDMappings: extentMap(a.Extents)}
-		p, err := helper.Start(context.Background(), s)
-		if err != nil {
+		if err := helper.Run(context.Background(), s, &f.B); err != nil {
 			return nil, err
 		}
-		heldMu.Lock()
-		heldChildren = append(heldChildren, p)
-		heldMu.Unlock()
-		if err := p.Facts(&f.B); err != nil {
-			return nil, err
-		}
-		f.BPID = p.PID()
 		bad := syscall.SysProcIDMap{ContainerID: a.Extents, HostID: int(a.Unmapped), Size: 1}
 		s = helper.Spec{Action: "user.probe", Args: probeArgs{}, Cloneflags: unix.CLONE_NEWUSER,
 			UIDMappings: extentMap(a.Extents, bad), GIDMappings: extentMap(a.Extents)}
-		err = helper.Run(context.Background(), s, nil)
+		err := helper.Run(context.Background(), s, nil)
 		if _, refused := helper.Refused(err); err != nil && !refused {
 			return nil, err
 		}
@@ -106,29 +90,35 @@ var _ = prop.Register(prop.Property{
 })
 
 // nestedMapExtents: namespace A maps 0..65535 to otherID.. on the host; B,
-// nested in A, maps 0..5 to A's 0..5 in six extents. The control withholds
-// A: B is then nested in the sandbox, whose ids are the host's, and its
-// root is the sandbox's root.
+// nested in A, maps 0..5 to A's 0..5 in six extents, and its root creates a
+// file the host stats. The control withholds A: B is then nested in the
+// sandbox, whose ids are the host's, and its root is the sandbox's root.
 func nestedMapExtents(t *prop.Trial) error {
 	const extents = 6
+	// B's root writes here, whoever it is on the host (the sandbox's root
+	// in the control has no capability over a directory it does not map).
+	dir, err := os.MkdirTemp("", "nscheck-extents-")
+	if err != nil {
+		return fmt.Errorf("mkdtemp: %w", err)
+	}
+	t.Defer(func() { _ = os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o1777); err != nil {
+		return fmt.Errorf("chmod the probe's directory: %w", err)
+	}
 	m := []syscall.SysProcIDMap{{ContainerID: 0, HostID: otherID, Size: cveIDs}}
-	s := helper.Spec{Action: "user.nested-extents", Args: extentsArgs{Extents: extents, Unmapped: cveIDs + 7},
-		Cloneflags: unix.CLONE_NEWUSER, UIDMappings: m, GIDMappings: m, Hold: true,
+	s := helper.Spec{Action: "user.nested-extents", Args: extentsArgs{Extents: extents, Unmapped: cveIDs + 7, Dir: dir},
+		Cloneflags: unix.CLONE_NEWUSER, UIDMappings: m, GIDMappings: m,
 		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true}}
 	if !t.Isolated {
 		s.Credential = nil
 	}
-	p, err := t.Start(s)
-	if err != nil {
-		return err
-	}
 	var in extentsFacts
-	if err := p.Facts(&in); err != nil {
+	if err := t.Run(s, &in); err != nil {
 		return err
 	}
-	st, err := procfile.ReadStatus(in.BPID)
-	if err != nil {
-		return err
+	var st unix.Stat_t
+	if err := unix.Stat(in.B.File, &st); err != nil {
+		return fmt.Errorf("stat the file B's root created: %w", err)
 	}
 	overflow, err := readInt("/proc/sys/kernel/overflowuid")
 	if err != nil {
@@ -137,12 +127,13 @@ func nestedMapExtents(t *prop.Trial) error {
 	t.Inside("B uid", in.B.UID)
 	t.Inside("B uid_map", in.B.UIDMap)
 	t.Inside("B: owner of / (stat)", in.B.RootUID)
+	t.Inside("B: owner of the file it created", fmt.Sprintf("%d:%d", in.B.FileUID, in.B.FileGID))
 	t.Inside(fmt.Sprintf("map with an extent for %d, unmapped in A", cveIDs+7), in.Unmapped)
-	t.Host(fmt.Sprintf("/proc/%d/status Uid (B)", in.BPID), st.UIDs)
+	t.Host("owner of the file B's root created", fmt.Sprintf("%d:%d", st.Uid, st.Gid))
 	t.Host("overflowuid", overflow)
 	t.Expect(len(strings.Split(in.B.UIDMap, "\n")) == extents, "B's uid_map has not %d extents: %q", extents, in.B.UIDMap)
-	t.Expect(in.B.UID == 0, "inside B, getuid() is %d, not 0: the reverse map does not hold B's own root", in.B.UID)
-	t.Expect(uint32(st.UIDs[1]) == otherID, "the host sees B's root as uid %d, not %d, what A maps B's root to", st.UIDs[1], otherID)
+	t.Expect(in.B.UID == 0 && in.B.FileUID == 0, "inside B, getuid() is %d and its own file's owner %d, not 0: the reverse map does not hold B's root", in.B.UID, in.B.FileUID)
+	t.Expect(st.Uid == otherID && st.Gid == otherID, "on the host, the file B's root created is owned by %d:%d, not %d:%d, what A maps B's root to", st.Uid, st.Gid, otherID, otherID)
 	t.Expect(int(in.B.RootUID) == overflow, "inside B, / (the host's root's) is owned by %d, not the overflow uid %d: the host's root is mapped in B", in.B.RootUID, overflow)
 	t.Expect(errname.Is(in.Unmapped, unix.EPERM), "a %d-extent map naming an id its parent does not map gave %s, want EPERM", extents+1, in.Unmapped)
 	return nil
