@@ -334,17 +334,19 @@ func listDevices(a devArgs) (any, error) {
 
 // hostDevices is the observer's own device list, read from
 // /proc/self/net/dev (not the dump), after giving a control's sandbox an
-// interface besides lo.
-func hostDevices(t *prop.Trial) ([]string, error) {
+// interface besides lo; and the devices of a fresh namespace, which are
+// no one's leak.
+func hostDevices(t *prop.Trial) ([]string, fresh, error) {
 	if err := sandboxLinks(t); err != nil {
-		return nil, err
+		return nil, fresh{}, err
 	}
 	devs, err := procNetDev(0)
 	if err != nil {
-		return nil, err
+		return nil, fresh{}, err
 	}
 	t.Host("/proc/self/net/dev", devs)
-	return devs, nil
+	f, err := freshNamespace(t)
+	return devs, f, err
 }
 
 var _ = prop.Register(prop.Property{
@@ -360,11 +362,7 @@ var _ = prop.Register(prop.Property{
 // creates nothing, and which devices every namespace has comes from a fresh
 // namespace's netlink dump (freshNamespace).
 func linksHiddenProcNetDev(t *prop.Trial) error {
-	host, err := hostDevices(t)
-	if err != nil {
-		return err
-	}
-	fresh, err := freshNamespace(t)
+	host, fresh, err := hostDevices(t)
 	if err != nil {
 		return err
 	}
@@ -402,11 +400,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func linksHiddenSysfs(t *prop.Trial) error {
-	host, err := hostDevices(t)
-	if err != nil {
-		return err
-	}
-	fresh, err := freshNamespace(t)
+	host, fresh, err := hostDevices(t)
 	if err != nil {
 		return err
 	}
