@@ -362,7 +362,7 @@ var _ = prop.Register(prop.Property{
 // creates nothing, and which devices every namespace has comes from a fresh
 // namespace's netlink dump (freshNamespace).
 func linksHiddenProcNetDev(t *prop.Trial) error {
-	host, fresh, err := hostDevices(t)
+	host, own, err := hostDevices(t)
 	if err != nil {
 		return err
 	}
@@ -378,7 +378,7 @@ func linksHiddenProcNetDev(t *prop.Trial) error {
 	t.Inside("/proc/self/net/dev", inside.Dev)
 	t.Host(fmt.Sprintf("/proc/%d/net/dev", p.PID()), seen)
 	for _, h := range host {
-		if fresh.ownDevName(h) {
+		if own.ownDevName(h) {
 			continue
 		}
 		t.Expect(!slices.Contains(seen, h), "the host reads its interface %s in the helper's /proc/<pid>/net/dev", h)
@@ -400,7 +400,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func linksHiddenSysfs(t *prop.Trial) error {
-	host, fresh, err := hostDevices(t)
+	host, own, err := hostDevices(t)
 	if err != nil {
 		return err
 	}
@@ -431,7 +431,7 @@ func linksHiddenSysfs(t *prop.Trial) error {
 	t.Inside("sysfs class/net", inside.Sysfs)
 	t.Expect(slices.Contains(inside.Sysfs, "lo"), "inside, the fresh sysfs has no lo: %v", inside.Sysfs)
 	for _, h := range host {
-		if fresh.ownDevName(h) {
+		if own.ownDevName(h) {
 			continue
 		}
 		t.Expect(!slices.Contains(inside.Sysfs, h), "inside, /sys/class/net of a fresh sysfs lists the host's interface %s", h)
