@@ -128,29 +128,25 @@ func labUsernsPropagation(l *lab, inward, reshare bool) error {
 	if err := l.mkdir("from-inside"); err != nil {
 		return err
 	}
-	g, err := l.gate()
-	if err != nil {
-		return err
-	}
-	defer g.Close()
-	a := innerArgs{Keep: true, Mount: "from-inside", Steps: []step{{Op: "propagation"}}, Gate: true, Look: []string{"from-inside", "from-parent"}}
+	a := innerArgs{Keep: true, Mount: "from-inside", Steps: []step{{Op: "propagation"}}, Look: []string{"from-inside", "from-parent"}}
 	if reshare {
 		a.Mount = ""
 		a.Steps = []step{{Op: "make-shared"}, {Op: "mount", Path: "from-inside"}, {Op: "propagation"}}
 	}
-	started := l.startWhileGated(a, flags)
-	v, err := g.Wait(l.deadline())
+	p, err := l.startGated(a, flags)
 	if err != nil {
-		return waitFailed(started, err)
+		return err
 	}
 	l.facts.SeesBefore = map[string]bool{}
 	if err := l.look(l.facts.SeesBefore, "from-inside"); err != nil {
+		p.Close()
 		return err
 	}
 	if err := l.mount("from-parent", unix.MS_NOSUID|unix.MS_NODEV); err != nil {
+		p.Close()
 		return err
 	}
-	return l.proceed(v, started, "from-inside", "from-parent")
+	return l.proceed(p, "from-inside", "from-parent")
 }
 
 var _ = prop.Register(usernsPremises(labProperty("mnt.userns-propagation-slave",
