@@ -125,6 +125,7 @@ var _ = prop.Register(prop.Property{
 	Flag: unix.CLONE_NEWCGROUP,
 	Tags: []string{"cve:CVE-2022-0492"},
 	Premises: []prop.Premise{
+		prop.Scratch,
 		v1Premise,
 		prop.Creates(unix.CLONE_NEWUSER|unix.CLONE_NEWNS|unix.CLONE_NEWCGROUP, "the helper that mounts the hierarchy"),
 	},
@@ -140,9 +141,9 @@ func v1ReleaseAgent(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "nscheck-cgroup1-")
+	dir, err := prop.ScratchDir("nscheck-cgroup1-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := agentArgs{Dir: dir, Options: options}

@@ -82,8 +82,8 @@ var _ = prop.Register(limitProperty("ipc.shm-limits-per-ns", shmmni))
 // /proc/sys) is per IPC namespace.
 func limitProperty(id, path string) prop.Property {
 	return prop.Property{
-		ID:    id,
-		Title: "changing " + sysctlKey(path) + " inside a new IPC namespace takes effect there and leaves the host's value unchanged",
+		ID:       id,
+		Title:    "changing " + sysctlKey(path) + " inside a new IPC namespace takes effect there and leaves the host's value unchanged",
 		Needs:    prop.NeedUserns,
 		Flag:     unix.CLONE_NEWIPC,
 		Premises: []prop.Premise{prop.ProcSysWritable("writing " + sysctlKey(path) + " inside the helper")},

@@ -85,19 +85,20 @@ var _ = prop.Register(prop.Property{
 	Title: "a directory renamed out of a bind mount's subtree cannot reach the rest of the file system through \"..\" from a descriptor opened " +
 		"through the bind mount (ENOENT). CVE-2015-2925, fixed in Linux 4.3 and 4.2.4 (\"vfs: Test for and handle paths that are unreachable " +
 		"from their mnt_root\"); probed on a tmpfs of a throwaway mount namespace",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNS,
-	Tags:  []string{"cve:CVE-2015-2925"},
-	Check: bindRenameEscape,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNS,
+	Tags:     []string{"cve:CVE-2015-2925"},
+	Premises: []prop.Premise{prop.Scratch},
+	Check:    bindRenameEscape,
 })
 
 // bindRenameEscape: the control withholds the bind mount (the descriptor is
 // opened on the tmpfs itself, where ".." legitimately reaches the marker),
 // which shows that the check sees an escape when there is one.
 func bindRenameEscape(t *prop.Trial) error {
-	dir, err := os.MkdirTemp("", "nscheck-escape-")
+	dir, err := prop.ScratchDir("nscheck-escape-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := escapeArgs{Dir: dir, Bind: t.Isolated}

@@ -140,9 +140,10 @@ var _ = prop.Register(prop.Property{
 	ID: "net.port-host-unreachable",
 	Title: "a TCP listener of the host on 127.0.0.1 cannot be connected from inside a new network namespace (ECONNREFUSED on its own lo), " +
 		"nor is it in the helper's /proc/self/net/tcp",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: portHostUnreachable,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, prop.Loopback("the observer's own listener on 127.0.0.1")},
+	Check:    portHostUnreachable,
 })
 
 func portHostUnreachable(t *prop.Trial) error {
@@ -167,9 +168,10 @@ var _ = prop.Register(prop.Property{
 	ID: "net.port-inside-unreachable",
 	Title: "a TCP listener on 127.0.0.1 inside a new network namespace cannot be connected from the host (ECONNREFUSED), " +
 		"and the host's /proc/self/net/tcp does not list it",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: portInsideUnreachable,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, prop.Loopback("connecting to 127.0.0.1 from the observer")},
+	Check:    portInsideUnreachable,
 })
 
 // portInsideUnreachable: the helper listens on a port that, in the real
@@ -353,9 +355,10 @@ var _ = prop.Register(prop.Property{
 	ID: "net.links-hidden-procnetdev",
 	Title: "no host interface (lo and the kernel's per-namespace devices aside) is listed in /proc/<pid>/net/dev of a helper in a new network namespace, " +
 		"read by the host and by the helper itself",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: linksHiddenProcNetDev,
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, vethPremise},
+	Check:    linksHiddenProcNetDev,
 })
 
 // linksHiddenProcNetDev compares /proc/net/dev on both sides; the helper
@@ -394,6 +397,7 @@ var _ = prop.Register(prop.Property{
 	Needs: prop.NeedUserns,
 	Flag:  unix.CLONE_NEWNET,
 	Premises: []prop.Premise{
+		prop.Scratch, netAdmin, vethPremise,
 		prop.Creates(unix.CLONE_NEWNET|unix.CLONE_NEWNS, "a helper that mounts its own sysfs"),
 	},
 	Check: linksHiddenSysfs,
@@ -404,9 +408,9 @@ func linksHiddenSysfs(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	dir, err := os.MkdirTemp("", "nscheck-sysfs-")
+	dir, err := prop.ScratchDir("nscheck-sysfs-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	a := devArgs{Sysfs: dir}
@@ -453,11 +457,12 @@ func init() {
 }
 
 var _ = prop.Register(prop.Property{
-	ID:    "net.udp-ports-independent",
-	Title: "the same UDP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
-	Needs: prop.NeedUserns,
-	Flag:  unix.CLONE_NEWNET,
-	Check: udpPortsIndependent,
+	ID:       "net.udp-ports-independent",
+	Title:    "the same UDP port (127.0.0.1, ephemeral) is bound on the host and inside a new network namespace at once",
+	Needs:    prop.NeedUserns,
+	Flag:     unix.CLONE_NEWNET,
+	Premises: []prop.Premise{netAdmin, prop.Loopback("the observer's own UDP socket on 127.0.0.1")},
+	Check:    udpPortsIndependent,
 })
 
 // udpPortsIndependent is net.ports-independent for UDP: the port tables of

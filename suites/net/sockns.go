@@ -176,7 +176,9 @@ var _ = prop.Register(prop.Property{
 		"the same abstract name binds in both, and a connection after setns back reaches the first one",
 	Needs: prop.NeedUserns,
 	Flag:  unix.CLONE_NEWNET,
-	Check: socketKeepsNetns,
+	// SIOCGSKNS takes CAP_NET_ADMIN over the socket's namespace.
+	Premises: []prop.Premise{netAdmin},
+	Check:    socketKeepsNetns,
 })
 
 // socketKeepsNetns: the helper's thread makes a socket, moves to a new

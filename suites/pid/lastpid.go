@@ -72,6 +72,7 @@ var _ = prop.Register(prop.Property{
 	// PID namespace is the helper's in both runs.
 	Flag: unix.CLONE_NEWUSER,
 	Premises: []prop.Premise{
+		prop.ProcSysWritable("writing ns_last_pid"),
 		prop.Creates(unix.CLONE_NEWPID, "the PID namespace whose ns_last_pid is written"),
 		prop.NestedUserNS("the writer's user namespace, below the PID namespace's owner when rootless"),
 	},

@@ -84,6 +84,7 @@ var _ = prop.Register(prop.Property{
 	Flag:  unix.CLONE_NEWUSER,
 	Tags:  []string{"cve:CVE-2018-18955"},
 	Premises: []prop.Premise{
+		prop.Scratch,
 		prop.NestedUserNS("namespace B, nested in the helper's namespace A"),
 	},
 	Check: nestedMapExtents,
@@ -97,9 +98,9 @@ func nestedMapExtents(t *prop.Trial) error {
 	const extents = 6
 	// B's root writes here, whoever it is on the host (the sandbox's root
 	// in the control has no capability over a directory it does not map).
-	dir, err := os.MkdirTemp("", "nscheck-extents-")
+	dir, err := prop.ScratchDir("nscheck-extents-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o1777); err != nil {
@@ -158,7 +159,7 @@ var _ = prop.Register(prop.Property{
 	Needs:    prop.NeedRoot,
 	Flag:     unix.CLONE_NEWUSER,
 	Tags:     []string{"cve:CVE-2014-4014"},
-	Premises: []prop.Premise{prop.Capability(unix.CAP_CHOWN, "giving the probe's file to the namespace's root and an unmapped group")},
+	Premises: []prop.Premise{prop.Scratch, prop.Capability(unix.CAP_CHOWN, "giving the probe's file to the namespace's root and an unmapped group")},
 	Check:    setgidUnmappedGroup,
 })
 
@@ -167,9 +168,9 @@ var _ = prop.Register(prop.Property{
 // maps; the helper sets it 02755. The control withholds the namespace: the
 // sandbox's root maps every group and keeps the bit.
 func setgidUnmappedGroup(t *prop.Trial) error {
-	dir, err := os.MkdirTemp("", "nscheck-setgid-")
+	dir, err := prop.ScratchDir("nscheck-setgid-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.RemoveAll(dir) })
 	if err := os.Chmod(dir, 0o711); err != nil {
@@ -273,6 +274,7 @@ var _ = prop.Register(prop.Property{
 	Flag:  unix.CLONE_NEWUSER,
 	Tags:  []string{"cve:CVE-2013-1956"},
 	Premises: []prop.Premise{
+		prop.Scratch,
 		prop.Capability(unix.CAP_SYS_CHROOT, "the helper's chroot"),
 		prop.NestedUserNS("creating a user namespace from the helper's, rootless or in the control's sandbox"),
 	},
@@ -283,9 +285,9 @@ var _ = prop.Register(prop.Property{
 // user namespace when rootless) chroots into an empty directory and tries
 // CLONE_NEWUSER. The control withholds the chroot.
 func chrootedCreateDenied(t *prop.Trial) error {
-	dir, err := os.MkdirTemp("", "nscheck-chroot-")
+	dir, err := prop.ScratchDir("nscheck-chroot-")
 	if err != nil {
-		return fmt.Errorf("mkdtemp: %w", err)
+		return err
 	}
 	t.Defer(func() { _ = os.Remove(dir) })
 	var outcome string
@@ -321,9 +323,10 @@ var _ = prop.Register(prop.Property{
 	ID: "user.sysctl-nonns-readonly",
 	Title: "root of a new user namespace (not the host's root) cannot open a sysctl of the whole machine for writing (kernel.panic, fs.file-max, " +
 		"vm.overcommit_memory: EACCES); nothing is ever written",
-	Needs: prop.NeedRoot,
-	Flag:  unix.CLONE_NEWUSER,
-	Check: sysctlNonNSReadonly,
+	Needs:    prop.NeedRoot,
+	Flag:     unix.CLONE_NEWUSER,
+	Premises: []prop.Premise{prop.ProcSysWritable("opening sysctls for writing")},
+	Check:    sysctlNonNSReadonly,
 })
 
 // sysctlNonNSReadonly: root of the helper's namespace is otherID on the
@@ -412,7 +415,7 @@ var _ = prop.Register(prop.Property{
 	Needs:    prop.NeedRoot,
 	Flag:     unix.CLONE_NEWUSER,
 	Tags:     []string{"cve:CVE-2014-8989"},
-	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534")},
+	Premises: []prop.Premise{prop.Capability(unix.CAP_SETUID, "starting a helper as uid 65534"), prop.Capability(unix.CAP_SETGID, "starting a helper as gid 65534"), userNSPolicy},
 	Check:    gidMapNeedsDeny,
 })
 

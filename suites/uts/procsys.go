@@ -57,9 +57,10 @@ func procLocal(n name) prop.Property {
 			", by uname and by the same file, is unchanged",
 		// The file belongs to the host's uid 0, not to root of a user
 		// namespace: rootless, the write is refused (EACCES).
-		Needs: prop.NeedRoot,
-		Flag:  unix.CLONE_NEWUTS,
-		Check: func(t *prop.Trial) error { return checkProcLocal(t, n) },
+		Needs:    prop.NeedRoot,
+		Flag:     unix.CLONE_NEWUTS,
+		Premises: []prop.Premise{prop.ProcSysWritable("writing /proc/sys/kernel/" + n.kind + " inside the helper")},
+		Check:    func(t *prop.Trial) error { return checkProcLocal(t, n) },
 	}
 }
 
