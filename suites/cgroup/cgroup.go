@@ -1,6 +1,7 @@
 // Package cgroup holds the cgroup namespace properties: a process in a new
 // cgroup namespace sees its cgroup as the root "/", and cgroups outside that
-// root relative to it ("/..").
+// root relative to it ("/.."); and root of a user namespace cannot set the
+// release_agent of a cgroup v1 hierarchy (releaseagent.go, CVE-2022-0492).
 //
 // Both need the reader to sit in another cgroup than the process it reads,
 // or no path could tell the namespace's root from the hierarchy's. So the

@@ -66,17 +66,44 @@ func readInt(path string) (int, error) {
 	return v, nil
 }
 
-var _ = prop.Register(prop.Property{
-	ID:       "ipc.limits-per-ns",
-	Title:    "changing kernel.msgmni inside a new IPC namespace takes effect there and leaves the host's value unchanged",
-	Needs:    prop.NeedUserns,
-	Flag:     unix.CLONE_NEWIPC,
-	Premises: []prop.Premise{prop.ProcSysWritable("writing kernel.msgmni inside the helper")},
-	Check:    limitsPerNS,
-})
+var _ = prop.Register(limitProperty("ipc.limits-per-ns", msgmni))
 
-func limitsPerNS(t *prop.Trial) error {
-	before, err := readInt(msgmni)
+// The limits of the other two kinds of IPC object, per IPC namespace too:
+// POSIX message queues (CONFIG_POSIX_MQUEUE) and SysV shared memory.
+const (
+	queuesMax = "/proc/sys/fs/mqueue/queues_max"
+	shmmni    = "/proc/sys/kernel/shmmni"
+)
+
+var _ = prop.Register(limitProperty("ipc.mqueue-limits-per-ns", queuesMax))
+var _ = prop.Register(limitProperty("ipc.shm-limits-per-ns", shmmni))
+
+// limitProperty is the property that the IPC limit at path (a file under
+// /proc/sys) is per IPC namespace.
+func limitProperty(id, path string) prop.Property {
+	return prop.Property{
+		ID:       id,
+		Title:    "changing " + sysctlKey(path) + " inside a new IPC namespace takes effect there and leaves the host's value unchanged",
+		Needs:    prop.NeedUserns,
+		Flag:     unix.CLONE_NEWIPC,
+		Premises: []prop.Premise{prop.ProcSysWritable("writing " + sysctlKey(path) + " inside the helper")},
+		Check:    func(t *prop.Trial) error { return limitPerNS(t, path) },
+	}
+}
+
+// sysctlKey names the sysctl at path as sysctl(8) does.
+func sysctlKey(path string) string {
+	return strings.ReplaceAll(strings.TrimPrefix(path, "/proc/sys/"), "/", ".")
+}
+
+// limitPerNS changes the IPC limit at path (a file under /proc/sys) inside
+// a new IPC namespace and compares both sides.
+func limitPerNS(t *prop.Trial, path string) error {
+	key := sysctlKey(path)
+	before, err := readInt(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return prop.Unmet(path+" does not exist: the kernel lacks the IPC objects it limits (CONFIG_POSIX_MQUEUE, CONFIG_SYSVIPC)", "")
+	}
 	if err != nil {
 		return err
 	}
@@ -89,7 +116,7 @@ func limitsPerNS(t *prop.Trial) error {
 	if value == before {
 		value++
 	}
-	a := sysctlArgs{Path: msgmni, Value: value, Forbidden: forbidden}
+	a := sysctlArgs{Path: path, Value: value, Forbidden: forbidden}
 	p, err := t.Start(helper.Spec{Action: "ipc.sysctl-set", Args: a, Cloneflags: unix.CLONE_NEWIPC, Hold: true})
 	if errors.Is(err, unix.EROFS) {
 		return prop.Skip("/proc/sys is mounted read-only here (as container runtimes mount it), so no sysctl can be written, "+
@@ -105,16 +132,16 @@ func limitsPerNS(t *prop.Trial) error {
 	if !expectOwnNS(t, inside.HostNS) {
 		return nil
 	}
-	held, err := readInt(msgmni)
+	held, err := readInt(path)
 	if err != nil {
 		return err
 	}
-	t.Inside("kernel.msgmni.initial", inside.Initial)
-	t.Inside("kernel.msgmni.written", value)
-	t.Inside("kernel.msgmni.after", inside.After)
-	t.Host("kernel.msgmni.before", before)
-	t.Host("kernel.msgmni.while-held", held)
-	t.Expect(inside.After == value, "inside, kernel.msgmni reads %d after writing %d", inside.After, value)
-	t.Expect(held == before, "the host's kernel.msgmni changed from %d to %d", before, held)
+	t.Inside(key+".initial", inside.Initial)
+	t.Inside(key+".written", value)
+	t.Inside(key+".after", inside.After)
+	t.Host(key+".before", before)
+	t.Host(key+".while-held", held)
+	t.Expect(inside.After == value, "inside, %s reads %d after writing %d", key, inside.After, value)
+	t.Expect(held == before, "the host's %s changed from %d to %d", key, before, held)
 	return nil
 }

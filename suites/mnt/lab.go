@@ -217,6 +217,8 @@ type innerArgs struct {
 	Remount   string   `json:"remount,omitempty"`
 	Gate      bool     `json:"gate,omitempty"`
 	Look      []string `json:"look,omitempty"`
+	// Steps run after Remount, before the Gate (userns.go).
+	Steps []step `json:"steps,omitempty"`
 }
 
 // innerFacts is what the inner helper saw: the outcome of each step
@@ -226,6 +228,9 @@ type innerFacts struct {
 	RemountRW   string          `json:"remount rw,omitempty"`
 	RemountSUID string          `json:"remount suid,omitempty"`
 	Sees        map[string]bool `json:"sees"`
+	// Steps are the outcomes of the further steps of an inner helper of
+	// its own (userns.go), by name.
+	Steps map[string]string `json:"steps,omitempty"`
 }
 
 func init() {
@@ -260,6 +265,13 @@ func runInner(a innerArgs) (any, error) {
 		const keepFlags = unix.MS_REMOUNT | unix.MS_BIND | unix.MS_NODEV | unix.MS_NOEXEC
 		f.RemountRW = errString(unix.Mount("", path(a.Remount), "", keepFlags|unix.MS_NOSUID, ""))
 		f.RemountSUID = errString(unix.Mount("", path(a.Remount), "", keepFlags|unix.MS_RDONLY, ""))
+	}
+	if len(a.Steps) > 0 {
+		steps, err := runSteps(a.Dir, a.Steps)
+		if err != nil {
+			return nil, err
+		}
+		f.Steps = steps
 	}
 	if a.Gate {
 		// At the gate: tell the lab, and look only when it says so.

@@ -1,7 +1,9 @@
 // Package mnt holds the mount namespace properties: what is mounted inside a
 // new mount namespace, once its mounts are made private, stays inside; the
-// documented propagation semantics (shared, slave, unbindable) hold; and
-// mounts inherited across a user namespace boundary are locked.
+// documented propagation semantics (shared, slave, unbindable) hold; a
+// mount namespace created with a new user namespace gets the parent's
+// shared mounts as slaves and its inherited mounts locked (userns.go); and
+// a bind mount cannot be escaped by a rename (escape.go, CVE-2015-2925).
 //
 // The real host's mount table never changes, not even for a moment. Helpers
 // that mount refuse to run in the host's mount namespace (nsguard) and make

@@ -1,8 +1,11 @@
 // Package net holds the network namespace properties: a new network
-// namespace starts with nothing but lo, sees none of the host's interfaces,
-// and keeps its links, ports, abstract unix sockets and per-namespace
-// sysctls to itself; a veth pair joins two namespaces without touching the
-// host's interfaces.
+// namespace starts with nothing but lo (and the fallback devices the kernel
+// gives every namespace: identity.go), sees none of the host's interfaces
+// through any interface that lists links (the netlink dump,
+// /proc/<pid>/net/dev, sysfs), and keeps its links, ports, abstract unix
+// sockets and per-namespace sysctls to itself, in both directions (paths.go);
+// a socket stays in the namespace it was made in; a veth pair joins two
+// namespaces without touching the host's interfaces.
 //
 // Links are made and listed with internal/netlink (no ip(8): nscheck also
 // runs as /init), sockets with internal/rawsock (not the standard net

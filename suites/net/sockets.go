@@ -80,19 +80,7 @@ var _ = prop.Register(prop.Property{
 })
 
 func portsIndependent(t *prop.Trial) error {
-	forbidden, err := t.Forbidden("net")
-	if err != nil {
-		return err
-	}
-	if err := sandboxLoUp(t); err != nil {
-		return err
-	}
-	ln, err := rawsock.Listen(loopback(0))
-	if err != nil {
-		return fmt.Errorf("listen on the host: %w", err)
-	}
-	defer ln.Close()
-	port, err := ln.Port()
+	ln, forbidden, port, err := hostOnLoopback(t, listenTCP)
 	if err != nil {
 		return err
 	}

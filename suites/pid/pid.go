@@ -2,7 +2,8 @@
 // PID namespace is its init, PID 1 with parent 0, sees none of the host's
 // processes, cannot signal them, cannot be killed from inside, takes every
 // process of its namespace with it when it dies, adopts the orphans, and
-// namespaces nest 32 deep.
+// namespaces nest 32 deep; its ns_last_pid takes privilege in the user
+// namespace that owns it (lastpid.go).
 package pid
 
 import (

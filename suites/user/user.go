@@ -1,7 +1,8 @@
 // Package user holds the user namespace properties: ids and capabilities
 // inside a new user namespace are its own, mapped to outside ids through
 // uid_map and gid_map that are written once, and powerless over what the
-// namespace does not own.
+// namespace does not own. cve.go holds the regression probes of known
+// kernel bugs there (labelled cve:CVE-YYYY-NNNN).
 //
 // The flag under test is CLONE_NEWUSER, which every check asks for
 // explicitly (with its maps). The control withholds it, maps and all: the

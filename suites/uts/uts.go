@@ -1,5 +1,6 @@
 // Package uts holds the UTS namespace properties: a hostname or domain name
-// set inside a new UTS namespace stays there, a new namespace starts as a
+// set inside a new UTS namespace (by its system call or its /proc/sys file)
+// stays there, a new namespace starts as a
 // copy of its creator's, it can be rejoined with setns, and creating one
 // takes privilege.
 package uts
