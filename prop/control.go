@@ -11,6 +11,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/idmap"
+	"github.com/nscheck/nscheck/internal/ownmount"
 )
 
 // The sandbox of a control: a helper with its own mount and PID namespaces
@@ -174,8 +175,8 @@ func asSkip(err error) (*SkipError, bool) {
 // package helper): on a kernel that ignores CLONE_NEWNS it is never
 // reached, and the host's / and /proc stay as they are.
 func PrepareSandbox() error {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return helper.Fail("mount --make-rprivate /", err)
+	if err := ownmount.MakePrivate(); err != nil {
+		return classifyEnv(err)
 	}
 	if err := unix.Mount("proc", "/proc", "proc", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		if errors.Is(err, unix.EPERM) {
@@ -252,6 +253,9 @@ func classifyEnv(err error) error {
 	if errors.As(err, &skip) {
 		return err
 	}
+	if rootNotMount(err) {
+		return &SkipError{Reason: ownmount.ErrRootNotMount.Error()}
+	}
 	if errors.Is(err, unix.EROFS) {
 		return &SkipError{Reason: fmt.Sprintf("a file the check must write is on a read-only mount (%v); /proc/sys read-only is how container runtimes mount it: run nscheck where /proc/sys is writable (on the host, or a privileged container)", err)}
 	}
@@ -259,3 +263,10 @@ func classifyEnv(err error) error {
 }
 
 func flagName(f uintptr) string { return helper.FlagNames(f) }
+
+// rootNotMount reports whether err is a helper's (or the sandbox's) report
+// that / could not be made private because it is not a mount point.
+func rootNotMount(err error) bool {
+	var e *helper.Error
+	return errors.As(err, &e) && e.Msg == ownmount.ErrRootNotMount.Error()
+}

@@ -229,6 +229,13 @@ func (f *facts) eacces(what string) Cause {
 }
 
 func (f *facts) eperm(what string, typs []string, unpriv bool) Cause {
+	if f.self.Chrooted && slices.Contains(typs, "user") {
+		return Cause{
+			Text:  what + " failed with EPERM: nscheck runs in a chroot, and the kernel refuses a new user namespace to a chrooted process",
+			Knob:  "chroot",
+			Fixes: []Fix{{Note: "run nscheck outside the chroot, or in a container (runtimes pivot_root into the new root instead of chroot)"}},
+		}
+	}
 	seccomp := Cause{
 		Text:  what + " failed with EPERM: a seccomp filter denies it (Seccomp: filter; a container runtime's default profile blocks namespace flags)",
 		Knob:  "seccomp",

@@ -1,13 +1,17 @@
 package diag
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nscheck/nscheck/internal/ownmount"
 
 	"github.com/nscheck/nscheck/internal/kconfig"
 )
@@ -174,4 +178,72 @@ func TestReadKnob(t *testing.T) {
 	if k := readKnob("user.max_uts_namespaces"); k.State != KnobSet {
 		t.Errorf("live: %+v", k)
 	}
+}
+
+func TestCauseChroot(t *testing.T) {
+	f := testFacts(nil)
+	f.self.Chrooted = true
+	for _, unpriv := range []bool{false, true} {
+		c := mustCause(t, f, unix.EPERM, []string{"user", "mnt"}, unpriv)
+		if c.Knob != "chroot" || !strings.Contains(c.Text, "chroot") {
+			t.Errorf("unpriv=%v: %+v", unpriv, c)
+		}
+	}
+	// A chroot does not stop namespaces other than the user namespace.
+	f.self.CapSysAdmin = false
+	if c := mustCause(t, f, unix.EPERM, []string{"uts"}, false); c.Knob == "chroot" {
+		t.Errorf("chroot blamed for a UTS namespace: %+v", c)
+	}
+}
+
+func TestChrooted(t *testing.T) {
+	if os.Getenv("NSCHECK_CHROOT_CHILD") == "1" {
+		fmt.Printf("chrooted=%v\n", chrooted())
+		// The same sign stops ownmount from making / private.
+		fmt.Printf("make-private: %v\n", ownmount.MakePrivate())
+		return
+	}
+	if chrooted() {
+		t.Fatal("chrooted() outside a chroot")
+	}
+	out := inChroot(t, "^TestChrooted$")
+	if !strings.Contains(out, "chrooted=true") {
+		t.Errorf("inside a chroot: %s", out)
+	}
+	if !strings.Contains(out, "make-private: mount --make-rprivate /: "+ownmount.ErrRootNotMount.Error()) {
+		t.Errorf("ownmount.MakePrivate in a chroot: %s", out)
+	}
+}
+
+// inChroot runs this test binary's test run in a chroot (a plain directory,
+// not a mount point, with /proc bound in) inside a private mount
+// namespace, and returns its output.
+func inChroot(t *testing.T, run string) string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chroot")
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.Mkdir(dir+"/proc", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir+"/t", data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "sh", "-c",
+		"mount --bind /proc \"$1\"/proc && exec chroot \"$1\" /t -test.run \"$2\" -test.v", "sh", dir, run)
+	cmd.Env = append(os.Environ(), "NSCHECK_CHROOT_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("in a chroot: %v: %s", err, out)
+	}
+	return string(out)
 }

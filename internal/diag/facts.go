@@ -15,6 +15,7 @@ import (
 	"github.com/nscheck/nscheck/internal/caps"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/ownview"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/prop"
 )
 
@@ -152,6 +153,10 @@ type Self struct {
 	// Loopback is "up" or "down": the state of lo in nscheck's network
 	// namespace (a new one starts with it down).
 	Loopback string `json:"loopback"`
+	// Chrooted says that nscheck's root is not its mount namespace's (a
+	// chroot): the kernel refuses a new user namespace to a chrooted
+	// process with EPERM.
+	Chrooted bool `json:"chrooted,omitempty"`
 }
 
 // InitialUserNS reports whether nscheck runs in the initial user namespace.
@@ -191,7 +196,37 @@ func readSelf() Self {
 		s.Proc, s.Scratch, s.Mounted, s.ViewError = v.Proc, v.Scratch, v.Mounted, v.Err
 	}
 	s.Loopback = loopback()
+	s.Chrooted = chrooted()
 	return s
+}
+
+// chrooted reports whether nscheck runs in a chroot, by two signs: its
+// mount table has no mount on / (the kernel leaves out of mountinfo the
+// mounts outside a process's root, and so the one a chroot directory is
+// on), or its root differs from that of PID 1 in the same mount namespace.
+// It says false when it cannot tell.
+func chrooted() bool {
+	if ms, err := procfile.Mounts(0); err == nil && len(ms) > 0 {
+		root := false
+		for _, m := range ms {
+			root = root || m.Mountpoint == "/"
+		}
+		if !root {
+			return true
+		}
+	}
+	own, err := nsfs.Of(0, "mnt")
+	if err != nil {
+		return false
+	}
+	if init, err := nsfs.Of(1, "mnt"); err != nil || init != own {
+		return false
+	}
+	var root, initRoot unix.Stat_t
+	if unix.Stat("/", &root) != nil || unix.Stat("/proc/1/root", &initRoot) != nil {
+		return false
+	}
+	return root.Dev != initRoot.Dev || root.Ino != initRoot.Ino
 }
 
 // viewState is ok when the premise's probe found nothing wrong, else what

@@ -13,6 +13,7 @@ import (
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -49,8 +50,8 @@ func releaseAgent(a agentArgs) (any, error) {
 	if err := nsguard.Refuse("mnt", a.Forbidden); err != nil {
 		return nil, err
 	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, helper.Fail("mount --make-rprivate /", err)
+	if err := ownmount.MakePrivate(); err != nil {
+		return nil, err
 	}
 	var f agentFacts
 	err := unix.Mount("cgroup", a.Dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, a.Options)

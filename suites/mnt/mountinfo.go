@@ -11,6 +11,7 @@ import (
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/procfile"
 )
 
@@ -52,10 +53,7 @@ func enter(forbidden nsfs.ID, keep string) error {
 		return err
 	}
 	if keep == "" {
-		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-			return helper.Fail("mount --make-rprivate /", err)
-		}
-		return nil
+		return ownmount.MakePrivate()
 	}
 	ms, err := mounts(0)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/nscheck/nscheck/internal/errname"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/ownmount"
 	"github.com/nscheck/nscheck/internal/rawsock"
 	"github.com/nscheck/nscheck/prop"
 )
@@ -313,8 +314,8 @@ func listDevices(a devArgs) (any, error) {
 	if err := nsguard.Refuse("net", a.Forbidden); err != nil {
 		return nil, err
 	}
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		return nil, helper.Fail("mount --make-rprivate /", err)
+	if err := ownmount.MakePrivate(); err != nil {
+		return nil, err
 	}
 	err = unix.Mount("sysfs", a.Sysfs, "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC|unix.MS_RDONLY, "")
 	if f.Mount = errname.Of(err); err != nil {
