@@ -32,6 +32,7 @@ var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
 	"detail":   render.Detail,
 	"evidence": render.Evidence,
 	"ms":       func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
+	"untrusted": report.UntrustedLine,
 }).Parse(page))
 
 // Write writes the page for one report.

@@ -37,7 +37,10 @@ func Write(w io.Writer, r *report.Report) error {
 	for _, e := range r.Errors {
 		fmt.Fprintf(&b, "- ❌ run error: %s\n", inline(e))
 	}
-	if len(r.Errors) > 0 {
+	for _, u := range r.Untrusted {
+		fmt.Fprintf(&b, "- ⚠️ %s\n", inline(report.UntrustedLine(u)))
+	}
+	if len(r.Errors) > 0 || len(r.Untrusted) > 0 {
 		b.WriteString("\n")
 	}
 	b.WriteString("| verdict | property | namespace | reason / control |\n|---|---|---|---|\n")

@@ -153,3 +153,13 @@ func TestGridAbsentCell(t *testing.T) {
 		t.Errorf("run errors of a column missing:\n%s", buf.String())
 	}
 }
+
+func TestUntrustedSaidOnce(t *testing.T) {
+	r := rendertest.Broken()
+	r.Untrusted = []report.Untrusted{{Cause: "the kernel did not create a new mount namespace", Properties: []string{"ipc.distinct-ns", "uts.hostname-local"}}}
+	md := renderMD(t, r)
+	if n := strings.Count(md, "the kernel did not create a new mount namespace"); n != 1 {
+		t.Errorf("the untrusted cause is said %d times:\n%s", n, md)
+	}
+	rendertest.Contains(t, "markdown", md, "- ⚠️ "+report.UntrustedLine(r.Untrusted[0]))
+}
