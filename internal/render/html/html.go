@@ -27,11 +27,11 @@ var css string
 var page string
 
 var tmpl = template.Must(template.New("page").Funcs(template.FuncMap{
-	"css":      func() template.CSS { return template.CSS(css) },
-	"verdict":  func(state string) string { return strings.ToUpper(state) },
-	"detail":   render.Detail,
-	"evidence": render.Evidence,
-	"ms":       func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
+	"css":       func() template.CSS { return template.CSS(css) },
+	"verdict":   func(state string) string { return strings.ToUpper(state) },
+	"detail":    render.Detail,
+	"evidence":  render.Evidence,
+	"ms":        func(ms int64) string { return (time.Duration(ms) * time.Millisecond).String() },
 	"untrusted": report.UntrustedLine,
 }).Parse(page))
 
