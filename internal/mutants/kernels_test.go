@@ -79,7 +79,9 @@ func TestMutantKernels(t *testing.T) {
 	}
 	t.Logf("kernel source %s %s, build log %s", SourcePackage, b.Version, logPath)
 
-	// Every image first (the build is what the cache saves), then the boots.
+	// The images are built one after the other in the background while the
+	// kernels already built boot: a boot under TCG and the next build
+	// overlap instead of taking turns.
 	type kernel struct {
 		name  string
 		m     *Mutant
@@ -90,60 +92,68 @@ func TestMutantKernels(t *testing.T) {
 	for _, m := range ms {
 		kernels = append(kernels, &kernel{name: m.Name, m: m})
 	}
-	for _, k := range kernels {
-		patch := ""
-		if k.m != nil {
-			patch = k.m.Patch
+	ready := make(chan *kernel)
+	go func() {
+		defer close(ready)
+		for _, k := range kernels {
+			patch := ""
+			if k.m != nil {
+				patch = k.m.Patch
+			}
+			start := time.Now()
+			img, built, err := b.Image(ctx, k.name, patch)
+			switch {
+			case err != nil:
+				k.err = err.Error()
+			case built:
+				t.Logf("%s: built in %.0fs -> %s", k.name, time.Since(start).Seconds(), img)
+			default:
+				t.Logf("%s: cached %s", k.name, img)
+			}
+			k.image = img
+			ready <- k
 		}
-		start := time.Now()
-		img, built, err := b.Image(ctx, k.name, patch)
-		switch {
-		case err != nil:
-			k.err = err.Error()
-			t.Errorf("%s: %v", k.name, err)
-		case built:
-			t.Logf("%s: built in %.0fs -> %s", k.name, time.Since(start).Seconds(), img)
-		default:
-			t.Logf("%s: cached %s", k.name, img)
-		}
-		k.image = img
-	}
+	}()
 
 	var rows []Row
-	for _, k := range kernels {
+	for k := range ready {
 		row := Row{Name: k.name, Mutant: k.m, Err: k.err}
-		if k.err == "" {
-			t.Run(k.name, func(t *testing.T) {
-				rep, err := bootReport(ctx, bin, k.image, filepath.Join(out, "reports", k.name+".json"), timeout)
-				if err != nil {
-					row.Err = err.Error()
-					t.Fatal(err)
-				}
-				v := Judge(rep, catalog, k.m, base)
-				row.Verdict = v
-				for _, p := range v.Pending {
-					t.Logf("pending: property %s not in catalog", p)
-				}
-				for _, u := range v.Untrusted {
-					t.Logf("untrusted (accepted, %v broken): %s", k.m.Untrusted, u)
-				}
-				for _, m := range v.Missed {
-					t.Errorf("missed: %s", m)
-				}
-				for _, u := range v.Unexpected {
-					t.Errorf("unexpected: %s", u)
-				}
-				for _, e := range v.Errors {
-					t.Errorf("run error: %s", e)
-				}
-				if len(v.Caught) > 0 {
-					t.Logf("caught by %s", strings.Join(v.Caught, ", "))
-				}
-				if v.OK() && v.Score() == "pending" {
-					t.Skipf("pending: nothing in the catalog can catch it yet (%s)", strings.Join(v.Pending, ", "))
-				}
-			})
-		}
+		t.Run(k.name, func(t *testing.T) {
+			if k.err != "" {
+				t.Fatal(k.err)
+			}
+			start := time.Now()
+			rep, err := bootReport(ctx, bin, k.image, filepath.Join(out, "reports", k.name+".json"), timeout)
+			if err != nil {
+				row.Err = err.Error()
+				t.Fatal(err)
+			}
+			t.Logf("booted in %.0fs: %d passed, %d failed, %d skipped", time.Since(start).Seconds(),
+				rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped)
+			v := Judge(rep, catalog, k.m, base)
+			row.Verdict = v
+			for _, p := range v.Pending {
+				t.Logf("pending: property %s not in catalog", p)
+			}
+			for _, u := range v.Untrusted {
+				t.Logf("untrusted (accepted, %v broken): %s", k.m.Untrusted, u)
+			}
+			for _, m := range v.Missed {
+				t.Errorf("missed: %s", m)
+			}
+			for _, u := range v.Unexpected {
+				t.Errorf("unexpected: %s", u)
+			}
+			for _, e := range v.Errors {
+				t.Errorf("run error: %s", e)
+			}
+			if len(v.Caught) > 0 {
+				t.Logf("caught by %s", strings.Join(v.Caught, ", "))
+			}
+			if v.OK() && v.Score() == "pending" {
+				t.Skipf("pending: nothing in the catalog can catch it yet (%s)", strings.Join(v.Pending, ", "))
+			}
+		})
 		rows = append(rows, row)
 	}
 	score := ScoreTable(rows)
