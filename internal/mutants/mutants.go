@@ -64,7 +64,7 @@ type Base struct {
 var Classes = []string{"namespace", "path", "propagation", "cve"}
 
 // Load reads the mutant set of dir: every <name>.json but base.json, each
-// with its <name>.patch.
+// with its <name>.patch, ordered by class (Classes) and name.
 func Load(dir string) ([]*Mutant, *Base, error) {
 	metas, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil {
@@ -92,7 +92,21 @@ func Load(dir string) ([]*Mutant, *Base, error) {
 	if len(ms) == 0 {
 		return nil, nil, fmt.Errorf("load mutants: no <name>.json in %s", dir)
 	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].Name < ms[j].Name })
+	// One per namespace type first, then the classes in their order.
+	rank := func(m *Mutant) int {
+		for i, c := range Classes {
+			if c == m.Class {
+				return i
+			}
+		}
+		return len(Classes)
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ri, rj := rank(ms[i]), rank(ms[j]); ri != rj {
+			return ri < rj
+		}
+		return ms[i].Name < ms[j].Name
+	})
 	return ms, base, nil
 }
 
