@@ -92,7 +92,7 @@ func TestMutantKernels(t *testing.T) {
 	for _, m := range ms {
 		kernels = append(kernels, &kernel{name: m.Name, m: m})
 	}
-	ready := make(chan *kernel)
+	ready := make(chan *kernel, len(kernels))
 	go func() {
 		defer close(ready)
 		for _, k := range kernels {
