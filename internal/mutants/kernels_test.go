@@ -187,6 +187,9 @@ func bootAndJudge(t *testing.T, ctx context.Context, name, image, buildErr strin
 	for _, e := range v.Errors {
 		t.Errorf("run error: %s", e)
 	}
+	for _, e := range v.ExpectedErrors {
+		t.Logf("declared run error (the bug's own doing): %s", e)
+	}
 	if len(v.Caught) > 0 {
 		t.Logf("caught by %s", strings.Join(v.Caught, ", "))
 	}

@@ -51,6 +51,10 @@ type Mutant struct {
 	// that the bug breaks ("mnt", "pid"): properties the run marks
 	// untrusted because of them are accepted instead of failing the test.
 	Untrusted []string `json:"untrusted,omitempty"`
+	// RunErrors are prefixes of run-level errors the bug itself causes and
+	// the run rightly reports (the host guard seeing the SysV queues a
+	// broken msgget created in the initial namespace): accepted, listed.
+	RunErrors []string `json:"run_errors,omitempty"`
 }
 
 // Base is what the unmodified kernel may do besides pass: mutants/base.json.
@@ -206,6 +210,8 @@ type Verdict struct {
 	Untrusted []string
 	// Errors are the report's run-level errors (a guard, a failed boot).
 	Errors []string
+	// ExpectedErrors are run-level errors the mutant declares (RunErrors).
+	ExpectedErrors []string
 }
 
 // OK reports whether the kernel behaved as expected: nothing missed,
@@ -234,7 +240,20 @@ func (v *Verdict) Score() string {
 // Judge compares a report with what its kernel should show: m is nil for
 // the base kernel, which must pass everything but base's named skips.
 func Judge(rep *report.Report, catalog []Entry, m *Mutant, base *Base) *Verdict {
-	v := &Verdict{Errors: append([]string(nil), rep.Errors...)}
+	v := &Verdict{}
+	for _, e := range rep.Errors {
+		declared := false
+		if m != nil {
+			for _, p := range m.RunErrors {
+				declared = declared || strings.HasPrefix(e, p)
+			}
+		}
+		if declared {
+			v.ExpectedErrors = append(v.ExpectedErrors, e)
+		} else {
+			v.Errors = append(v.Errors, e)
+		}
+	}
 	want := map[string]bool{}
 	untrustedOK := false
 	if m != nil {
@@ -347,6 +366,9 @@ func ScoreTable(rows []Row) string {
 			}
 			for _, e := range v.Errors {
 				notes = append(notes, "run error: "+e)
+			}
+			if len(v.ExpectedErrors) > 0 {
+				notes = append(notes, fmt.Sprintf("%d declared run errors (%s ...)", len(v.ExpectedErrors), v.ExpectedErrors[0]))
 			}
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", r.Name, ns, class, verdict, cell(by), cell(strings.Join(notes, "; ")))

@@ -132,6 +132,10 @@ func TestJudge(t *testing.T) {
 	if v := Judge(rep, catalog, &Mutant{Expect: m.Expect[:1]}, nil); v.OK() {
 		t.Errorf("undeclared untrusted: %+v", v)
 	}
+	rep.Errors = []string{"host changed during the run: sysvipc/msg: appeared: key=0x1 id=1"}
+	if v := Judge(rep, catalog, &Mutant{Expect: m.Expect[:1], Untrusted: []string{"mnt"}, RunErrors: []string{"host changed during the run: sysvipc/msg: appeared"}}, nil); !v.OK() || len(v.ExpectedErrors) != 1 {
+		t.Errorf("a declared run error: %+v", v)
+	}
 	rep.Errors = []string{"host guard: read mountinfo"}
 	if v := Judge(rep, catalog, &Mutant{Expect: m.Expect[:1], Untrusted: []string{"mnt"}}, nil); v.OK() {
 		t.Errorf("a run error: %+v", v)
