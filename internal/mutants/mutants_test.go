@@ -18,12 +18,11 @@ func TestProjectSet(t *testing.T) {
 	types, classes := map[string]bool{}, map[string]bool{}
 	for _, m := range ms {
 		types[m.Namespace], classes[m.Class] = true, true
-		if m.Class == "namespace" {
-			for _, e := range m.Expect {
-				if !strings.HasPrefix(e, m.Namespace+".") {
-					t.Errorf("%s: a %s mutant expects %s, a property of another type", m.Name, m.Namespace, e)
-				}
-			}
+		// A bug in one type may rightly show in properties of others (a
+		// sethostname that renames the host fails ns.kept-alive-by-fd too),
+		// but a namespace mutant is caught by its own type first.
+		if m.Class == "namespace" && !strings.HasPrefix(m.Expect[0], m.Namespace+".") {
+			t.Errorf("%s: a %s mutant's first expectation %s is of another type", m.Name, m.Namespace, m.Expect[0])
 		}
 	}
 	for _, r := range kconfig.NSRules {
