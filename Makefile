@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test zoo zoo-readme check lint fuzz bench docs clean
+.PHONY: all build test zoo zoo-readme check lint fuzz bench docs mutants clean
 
 all: build
 
@@ -80,6 +80,16 @@ bench:
 	$(GO) test -run '^$$' -bench Catalog -benchtime 10x -count $(BENCHCOUNT) ./internal/bench | tee -a bench.out
 	$(GO) test -run '^$$' -bench VM -benchtime 1x -count $(BENCHCOUNT) -timeout 60m ./internal/bench | tee -a bench.out
 	@awk -f .ci/bench-summary.awk bench.out
+
+# Proof on kernels with injected isolation bugs (internal/mutants): builds
+# Debian's linux-source-6.1 from mutants/kernel.config, once unmodified and
+# once per patch of mutants/ (images cached in /var/cache/nscheck/mutants by
+# source version, config and patch), boots each with nscheck vm under TCG
+# and writes the score to bin/mutants/score.md. Needs linux-source-6.1 and
+# the kernel build dependencies (see .ci/run).
+mutants: build
+	NSCHECK_MUTANTS=1 NSCHECK_BIN=$(CURDIR)/$(BIN) NSCHECK_MUTANTS_OUT=$(CURDIR)/bin/mutants \
+		$(GO) test -count=1 -timeout 150m -v -run '^TestMutantKernels$$' ./internal/mutants
 
 clean:
 	rm -rf bin
