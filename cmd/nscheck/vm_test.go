@@ -221,7 +221,7 @@ func TestVM(t *testing.T) {
 
 	t.Run("truncated image", func(t *testing.T) {
 		dir := t.TempDir()
-		k, err := vm.OpenKernel(k61, dir)
+		k, err := vm.OpenKernel(vm.Source{Kernel: k61}, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

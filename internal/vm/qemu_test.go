@@ -34,13 +34,13 @@ func TestArgsKVM(t *testing.T) {
 	if got := (Config{Accel: AccelTCG, CPU: "EPYC,-avx"}).CPUModel(); got != "EPYC,-avx" {
 		t.Errorf("--cpu under TCG: %q", got)
 	}
-	if c := (Config{}); c.Cmdline() != BaseCmdline {
+	if c := (Config{}); c.Cmdline() != "console=ttyS0 "+BaseCmdline {
 		t.Errorf("cmdline without append: %q", c.Cmdline())
 	}
 	filter := `ns: containsAny {uts, "ipc"} && !needs:root`
 	c := Config{LabelFilter: filter, Append: "quiet"}
 	f := strings.Fields(c.Cmdline())
-	n := len(strings.Fields(BaseCmdline))
+	n := 1 + len(strings.Fields(BaseCmdline))
 	if len(f) != n+2 || f[n+1] != "quiet" || !strings.HasPrefix(f[n], LabelsEnv+"=") {
 		t.Fatalf("cmdline %q", c.Cmdline())
 	}
