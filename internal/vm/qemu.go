@@ -106,7 +106,8 @@ func DecodeLabels(v string) (string, error) {
 // The guest side of the report channel: on a PC the second UART
 // (ReportUART); on arm64, whose virt board has a single PL011 before QEMU
 // 10.0, a virtio serial port named ReportPort (virtio_console, which the
-// guest loads from the initramfs when the kernel builds it as a module;
+// guest loads from the initramfs when the kernel builds it as a module) on
+// the PCI bus (virtio-mmio is a module in Debian's cloud-arm64 kernel);
 // devtmpfs names it /dev/vportNpM, its name is in sysfs).
 const (
 	ReportUART = "/dev/ttyS1"
@@ -143,7 +144,7 @@ func (c Config) Args() []string {
 		"-chardev", "socket,id=report,path="+c.ReportSocket,
 	)
 	if c.Arch == ARM64 {
-		return append(a, "-device", "virtio-serial-device",
+		return append(a, "-device", "virtio-serial-pci",
 			"-device", "virtserialport,chardev=report,name="+ReportPort)
 	}
 	return append(a, "-serial", "chardev:report")
