@@ -5,7 +5,8 @@
 # catalog wall time by default, serial and with --procs 2 (target <= 1.0 s
 # by default), go install's binary against make build's in the same
 # benchmark (target <= 1.1x, the median of each count's ratio), and peak RSS
-# (target <= 64 MiB), and `nscheck vm` per kernel (target <= 15 s under TCG).
+# (target <= 64 MiB), and `nscheck vm` per kernel (target <= 10 s for an
+# x86_64 kernel under TCG; arm64 has none).
 # Several -count runs give the median.
 function median(list,    n, a, i, j, t) {
 	n = split(list, a, " ")
@@ -51,6 +52,7 @@ END {
 	if (wall["1"] > 0 && wall["2"] > 0) printf "parallel speed-up --procs 2 over --procs 1: %.2fx (target > 1)\n", wall["1"] / wall["2"]
 	for (v in vm) {
 		k = v; sub(/^BenchmarkVM\/kernel=/, "", k)
-		printf "nscheck vm, kernel %-6s %.1f s boot + catalog + power-off (median of%s; target 15 s under TCG)\n", k ":", median(vm[v]), vm[v]
+		t = k ~ /^arm64/ ? "" : (median(vm[v]) > 10 ? "; OVER target 10 s under TCG" : "; target 10 s under TCG")
+		printf "nscheck vm, kernel %-20s %.1f s boot + catalog + power-off (median of%s%s)\n", k ":", median(vm[v]), vm[v], t
 	}
 }

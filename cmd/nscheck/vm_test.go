@@ -21,15 +21,20 @@ import (
 // them they skip, unless NSCHECK_REQUIRE_VM is set (.ci/run sets it: there
 // they must run).
 
+// vmMissing skips (or, with NSCHECK_REQUIRE_VM, fails) a test that boots
+// kernels for want of what.
+func vmMissing(t *testing.T, what string) {
+	t.Helper()
+	msg := what + ": run .ci/run (it installs QEMU and downloads the kernels), or see README"
+	if os.Getenv("NSCHECK_REQUIRE_VM") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 func needVM(t *testing.T) (k61, k612 string) {
 	t.Helper()
-	missing := func(what string) {
-		msg := what + ": run .ci/run (it installs qemu-system-x86 and downloads the kernels), or see README"
-		if os.Getenv("NSCHECK_REQUIRE_VM") != "" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	missing := func(what string) { vmMissing(t, what) }
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		missing("qemu-system-x86_64 is not installed")
 	}
@@ -81,11 +86,7 @@ func TestVersionLess(t *testing.T) {
 func staticNscheck(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nscheck")
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		goTool = "/usr/local/go/bin/go"
-	}
-	cmd := exec.Command(goTool, "build", "-trimpath", "-o", bin, ".")
+	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", bin, ".")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -221,7 +222,7 @@ func TestVM(t *testing.T) {
 
 	t.Run("truncated image", func(t *testing.T) {
 		dir := t.TempDir()
-		k, err := vm.OpenKernel(k61, dir)
+		k, err := vm.OpenKernel(vm.Source{Kernel: k61}, dir)
 		if err != nil {
 			t.Fatal(err)
 		}

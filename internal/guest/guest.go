@@ -10,7 +10,8 @@
 // and powers the machine off.
 //
 // The console (ttyS0) is for humans: the kernel's messages interleave with
-// anything written there. The report goes to /dev/ttyS1, set to raw mode
+// anything written there. The report goes to /dev/ttyS1 (on arm64, whose
+// virt board has one PL011, to a virtio serial port: see vm.ReportPort), set to raw mode
 // (no newline translation) and drained with TCSBRK before the power-off, so
 // that the last byte has left the UART when QEMU stops.
 //
@@ -44,9 +45,6 @@ import (
 	"github.com/nscheck/nscheck/internal/runner"
 	"github.com/nscheck/nscheck/internal/vm"
 )
-
-// ReportDevice is the guest side of the report channel.
-const ReportDevice = "/dev/ttyS1"
 
 // Hostname is the guest's hostname (the kernel's default is "(none)").
 const Hostname = "nscheck-vm"
@@ -131,7 +129,16 @@ func initMain() (*os.File, error) {
 	if err := mountAll(); err != nil {
 		return nil, err
 	}
-	ch, err := openChannel(ReportDevice)
+	// On arm64 the report channel is a virtio serial port, whose driver
+	// may be one of the modules: load them first there.
+	var loaded []string
+	var loadErrs []error
+	modulesLoaded := false
+	if runtime.GOARCH == "arm64" {
+		loaded, loadErrs = LoadModules("/" + vm.ModulesDir)
+		modulesLoaded = true
+	}
+	ch, err := openReport()
 	if err != nil {
 		return nil, err
 	}
@@ -145,11 +152,13 @@ func initMain() (*os.File, error) {
 	if err := loopbackUp(); err != nil {
 		return ch, err
 	}
-	loaded, errs := LoadModules("/" + vm.ModulesDir)
-	var loadErrs []string
-	for _, err := range errs {
+	if !modulesLoaded {
+		loaded, loadErrs = LoadModules("/" + vm.ModulesDir)
+	}
+	var errs []string
+	for _, err := range loadErrs {
 		logf("nscheck guest: %v", err)
-		loadErrs = append(loadErrs, err.Error())
+		errs = append(errs, err.Error())
 	}
 	if len(loaded) > 0 {
 		logf("nscheck guest: loaded modules: %s", strings.Join(loaded, " "))
@@ -163,7 +172,7 @@ func initMain() (*os.File, error) {
 	if err != nil {
 		return ch, fmt.Errorf("the runner's report: %w", err)
 	}
-	rep.Errors = append(rep.Errors, loadErrs...)
+	rep.Errors = append(rep.Errors, errs...)
 	rep.VM = describe()
 	rep.VM.Modules = loaded
 	if data, err = json.Marshal(rep); err != nil {
@@ -277,6 +286,32 @@ func mountAll() error {
 
 // openChannel opens the report UART in raw mode: 8 bits, no newline or
 // flow-control translation, no echo.
+// openReport opens the guest side of the report channel: the second UART
+// on a PC, the virtio serial port named vm.ReportPort on arm64.
+func openReport() (*os.File, error) {
+	if runtime.GOARCH != "arm64" {
+		return openChannel(vm.ReportUART)
+	}
+	// devtmpfs names the port vportNpM; sysfs has the name QEMU gave it.
+	// The device may be probed a moment after its driver loaded.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		names, _ := filepath.Glob("/sys/class/virtio-ports/*/name")
+		for _, n := range names {
+			if b, err := os.ReadFile(n); err == nil && strings.TrimSpace(string(b)) == vm.ReportPort {
+				dev := "/dev/" + filepath.Base(filepath.Dir(n))
+				f, err := os.OpenFile(dev, os.O_RDWR, 0)
+				if err != nil {
+					return nil, fmt.Errorf("open the report channel: %w", err)
+				}
+				return f, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("open the report channel: no virtio serial port %q (virtio_console missing?)", vm.ReportPort)
+		}
+	}
+}
+
 func openChannel(dev string) (*os.File, error) {
 	f, err := os.OpenFile(dev, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
@@ -302,6 +337,9 @@ func openChannel(dev string) (*os.File, error) {
 // drain waits until everything written to the UART has been sent
 // (tcdrain: TCSBRK with a non-zero argument).
 func drain(f *os.File) {
+	if _, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS); err != nil {
+		return // not a UART: a virtio port's write returns once the host has the data
+	}
 	if err := unix.IoctlSetInt(int(f.Fd()), unix.TCSBRK, 1); err != nil {
 		logf("nscheck guest: drain %s: %v", f.Name(), err)
 	}

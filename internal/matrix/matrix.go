@@ -27,9 +27,11 @@ type Matrix struct {
 
 // Column is one report.
 type Column struct {
-	Name    string         `json:"name"`
-	Host    string         `json:"host,omitempty"`
-	Kernel  string         `json:"kernel"`
+	Name   string `json:"name"`
+	Host   string `json:"host,omitempty"`
+	Kernel string `json:"kernel"`
+	// Machine is the kernel's architecture (uname -m: x86_64, aarch64).
+	Machine string         `json:"machine,omitempty"`
 	Summary report.Summary `json:"summary"`
 	// Errors are the report's run errors (a kernel that did not boot).
 	Errors []string `json:"errors,omitempty"`
@@ -58,7 +60,7 @@ func Build(reps []*report.Report) *Matrix {
 	g := render.NewGrid(reps)
 	for _, c := range g.Columns {
 		r := c.Report
-		m.Columns = append(m.Columns, Column{Name: c.Name, Host: r.Host, Kernel: r.Kernel.Release, Summary: r.Summary, Errors: r.Errors})
+		m.Columns = append(m.Columns, Column{Name: c.Name, Host: r.Host, Kernel: r.Kernel.Release, Machine: r.Kernel.Machine, Summary: r.Summary, Errors: r.Errors})
 	}
 	noteOf := map[string]int{}
 	for _, gr := range g.Rows {

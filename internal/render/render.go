@@ -109,12 +109,20 @@ func NewGrid(reports []*report.Report) Grid {
 // ColumnNames names each report for a column of a grid (in every format:
 // text, Markdown, HTML, JSON): the kernel release when the
 // reports come from one host (or from VMs), the host when they share one
-// kernel, else host/release; repeated labels get "#2", "#3".
+// kernel, else host/release; prefixed with the architecture when the
+// reports span several (aarch64/6.12.117+deb13-cloud-arm64: arch x
+// kernel); repeated labels get "#2", "#3".
 func ColumnNames(reps []*report.Report) []string {
 	sameHost, sameKernel := true, true
 	for _, r := range reps[min(1, len(reps)):] {
 		sameHost = sameHost && r.Host == reps[0].Host
 		sameKernel = sameKernel && r.Kernel.Release == reps[0].Kernel.Release
+	}
+	machines := map[string]bool{}
+	for _, r := range reps {
+		if r.Kernel.Machine != "" {
+			machines[r.Kernel.Machine] = true
+		}
 	}
 	out := make([]string, len(reps))
 	seen := map[string]int{}
@@ -129,6 +137,9 @@ func ColumnNames(reps []*report.Report) []string {
 		}
 		if out[i] == "" {
 			out[i] = "report"
+		}
+		if len(machines) > 1 && r.Kernel.Machine != "" {
+			out[i] = r.Kernel.Machine + "/" + out[i]
 		}
 		seen[out[i]]++
 		if n := seen[out[i]]; n > 1 {

@@ -79,7 +79,7 @@ type VM struct {
 	// CPU is QEMU's -cpu model.
 	CPU string `json:"cpu,omitempty"`
 	// Entry is how the kernel was booted: "pvh" (the uncompressed kernel
-	// through its PVH entry point) or "bzimage".
+	// through its PVH entry point), "bzimage", or "image" (an arm64 Image).
 	Entry string `json:"entry,omitempty"`
 	// Cmdline is the guest kernel's command line (/proc/cmdline).
 	Cmdline string `json:"cmdline,omitempty"`

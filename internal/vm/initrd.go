@@ -23,10 +23,11 @@ type Initramfs struct {
 	base []byte
 }
 
-// NewInitramfs compresses the skeleton and the init binary: /dev (with the
-// console node the kernel opens for init), /proc, /sys, /tmp, /init.
-func NewInitramfs(initBinary string) (*Initramfs, error) {
-	if err := CheckStatic(initBinary); err != nil {
+// NewInitramfs compresses the skeleton and the init binary, a static
+// executable for arch: /dev (with the console node the kernel opens for
+// init), /proc, /sys, /tmp, /init.
+func NewInitramfs(initBinary string, arch Arch) (*Initramfs, error) {
+	if err := CheckStatic(initBinary, arch); err != nil {
 		return nil, err
 	}
 	bin, err := os.ReadFile(initBinary)
@@ -93,17 +94,17 @@ func gzipArchive(fill func(*initramfs.Writer) error) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// CheckStatic fails unless path is a statically linked x86-64 ELF
-// executable: the guest has no dynamic loader and no libc, so a dynamically
+// CheckStatic fails unless path is a statically linked ELF executable for
+// arch: the guest has no dynamic loader and no libc, so a dynamically
 // linked nscheck cannot be its /init.
-func CheckStatic(path string) error {
+func CheckStatic(path string, arch Arch) error {
 	f, err := elf.Open(path)
 	if err != nil {
 		return fmt.Errorf("init binary %s: %w", path, err)
 	}
 	defer f.Close()
-	if f.Machine != elf.EM_X86_64 {
-		return fmt.Errorf("init binary %s: built for %v, the guest is x86-64", path, f.Machine)
+	if f.Machine != arch.ELF() {
+		return fmt.Errorf("init binary %s: built for %v, the guest is %s (build it with GOARCH=%s CGO_ENABLED=0)", path, f.Machine, arch, arch)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {

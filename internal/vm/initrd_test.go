@@ -67,12 +67,12 @@ func members(t *testing.T, data []byte) [][]initramfs.Entry {
 
 func TestInitramfsLayout(t *testing.T) {
 	bin := staticBinary(t)
-	ir, err := NewInitramfs(bin)
+	ir, err := NewInitramfs(bin, AMD64)
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := fakeUnpacked(t)
-	k, err := OpenKernel(dir, t.TempDir())
+	k, err := OpenKernel(Source{Kernel: dir}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,21 +98,21 @@ func TestInitramfsLayout(t *testing.T) {
 	if got := strings.Join(names, " "); got != "dev proc sys tmp root modules dev/console init" {
 		t.Errorf("base archive: %s", got)
 	}
-	if len(ms[1]) != 1 || ms[1][0].Name != "modules/veth.ko.xz" || string(ms[1][0].Data) != "module" {
+	if len(ms[1]) != 2 || ms[1][0].Name != "modules/net_helper.ko" || ms[1][1].Name != "modules/veth.ko" || !bytes.HasPrefix(ms[1][1].Data, []byte("\x7fELF")) {
 		t.Errorf("modules archive: %+v", ms[1])
 	}
 }
 
 func TestCheckStatic(t *testing.T) {
-	if err := CheckStatic(staticBinary(t)); err != nil {
+	if err := CheckStatic(staticBinary(t), AMD64); err != nil {
 		t.Error(err)
 	}
-	if err := CheckStatic("/bin/sh"); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
+	if err := CheckStatic("/bin/sh", AMD64); err == nil || !strings.Contains(err.Error(), "dynamically linked") {
 		t.Errorf("/bin/sh: %v", err)
 	}
 	text := filepath.Join(t.TempDir(), "x")
 	os.WriteFile(text, []byte("#!/bin/sh\n"), 0o755)
-	if err := CheckStatic(text); err == nil {
+	if err := CheckStatic(text, AMD64); err == nil {
 		t.Error("a script accepted")
 	}
 }

@@ -14,7 +14,7 @@ func TestArgsTCG(t *testing.T) {
 	want := []string{
 		"-nodefaults", "-no-user-config", "-nographic", "-M", "pc", "-m", "256", "-smp", "2",
 		"-accel", "tcg", "-cpu", "qemu64,+rdrand", "-no-reboot", "-kernel", "/k", "-initrd", "/i",
-		"-append", "console=ttyS0 panic=-1 cryptomgr.notests NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
+		"-append", "console=ttyS0 panic=-1 cryptomgr.notests no_timer_check NSCHECK_VM=1 sysctl.kernel.unprivileged_userns_clone=0",
 		"-chardev", "stdio,id=console,signal=off", "-serial", "chardev:console",
 		"-chardev", "socket,id=report,path=/d/r.sock", "-serial", "chardev:report",
 	}
@@ -34,13 +34,13 @@ func TestArgsKVM(t *testing.T) {
 	if got := (Config{Accel: AccelTCG, CPU: "EPYC,-avx"}).CPUModel(); got != "EPYC,-avx" {
 		t.Errorf("--cpu under TCG: %q", got)
 	}
-	if c := (Config{}); c.Cmdline() != BaseCmdline {
+	if c := (Config{}); c.Cmdline() != "console=ttyS0 "+BaseCmdline {
 		t.Errorf("cmdline without append: %q", c.Cmdline())
 	}
 	filter := `ns: containsAny {uts, "ipc"} && !needs:root`
 	c := Config{LabelFilter: filter, Append: "quiet"}
 	f := strings.Fields(c.Cmdline())
-	n := len(strings.Fields(BaseCmdline))
+	n := 1 + len(strings.Fields(BaseCmdline))
 	if len(f) != n+2 || f[n+1] != "quiet" || !strings.HasPrefix(f[n], LabelsEnv+"=") {
 		t.Fatalf("cmdline %q", c.Cmdline())
 	}
@@ -124,5 +124,19 @@ func TestChooseAccel(t *testing.T) {
 		if !reflect.DeepEqual(p.Try, c.try) || (c.note == "") != (p.Note == "") || !strings.Contains(p.Note, c.note) {
 			t.Errorf("%s %+v: %+v", c.mode, c.host, p)
 		}
+	}
+}
+
+func TestArgsARM64(t *testing.T) {
+	c := Config{Arch: ARM64, Kernel: "/k", Initrd: "/i", MemoryMB: 512, CPUs: 2, Accel: AccelTCG, ReportSocket: "/d/r.sock"}
+	got := strings.Join(c.Args(), " ")
+	for _, want := range []string{"-M virt", "-cpu max", "console=ttyAMA0 ", "-device virtio-serial-pci",
+		"-device virtserialport,chardev=report,name=" + ReportPort} {
+		if !strings.Contains(got, want) {
+			t.Errorf("arm64 args lack %q: %s", want, got)
+		}
+	}
+	if strings.Contains(got, "-bios") || c.Firmware() != "" {
+		t.Errorf("arm64 gets no firmware: %s", got)
 	}
 }
