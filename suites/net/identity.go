@@ -31,6 +31,19 @@ import (
 // kernel that leaks the host's links through one of them cannot excuse its
 // own leak; and it must not be the observer's namespace, or CLONE_NEWNET
 // did nothing.
+//
+// Name, kind and ifindex alone cannot tell the host's sit0 from a
+// namespace's own: ifindexes are allocated per namespace, so a fresh
+// namespace's lo and sit0 are 1:lo and 2:sit0, exactly as the host's are.
+// What tells them apart is that one namespace has one device of a name
+// and one of an ifindex: a dump that lists a name or an ifindex twice has
+// walked another namespace's devices as well (a kernel whose RTM_GETLINK
+// dump goes on into the initial namespace lists 1:lo 2:sit0 1:lo 2:sit0),
+// and the second of them is not the namespace's own, whatever its kind.
+// The fresh namespace's dump is no witness of its own then: a fallback
+// name it excuses in /proc/net/dev or sysfs must be in its
+// /proc/self/net/dev too, so that a host's sit1 (a tunnel of kind sit the
+// broken dump lists) is not taken for a device every namespace has.
 
 // fallbackKinds are the IFLA_INFO_KIND of the per-namespace fallback
 // devices of the tunnel drivers.
@@ -60,8 +73,20 @@ func (f fresh) ownLink(l netlink.Link) bool {
 // sysfs, which give no kind) is one every namespace has of its own: lo, or
 // a name the fresh namespace's dump gives to a fallback tunnel.
 func (f fresh) ownDevName(name string) bool {
-	return slices.ContainsFunc(f.Links, func(l netlink.Link) bool {
-		return l.Name == name && (l.Flags&unix.IFF_LOOPBACK != 0 || fallbackKinds[l.Kind])
+	if name == "lo" {
+		return slices.ContainsFunc(f.Links, func(l netlink.Link) bool { return l.Name == name && l.Flags&unix.IFF_LOOPBACK != 0 })
+	}
+	return slices.Contains(f.Dev, name) && slices.ContainsFunc(f.Links, func(l netlink.Link) bool {
+		return l.Name == name && fallbackKinds[l.Kind]
+	})
+}
+
+// second reports whether dump[i] repeats the name or the ifindex of an
+// earlier device of dump: one namespace has one device of each, so it is
+// another namespace's.
+func second(dump []netlink.Link, i int) bool {
+	return slices.ContainsFunc(dump[:i], func(e netlink.Link) bool {
+		return e.Name == dump[i].Name || e.Index == dump[i].Index
 	})
 }
 
@@ -118,8 +143,11 @@ func freshNamespace(t *prop.Trial) (fresh, error) {
 // (lo, the fallback devices: see fresh), rendered as evidence.
 func foreignLinks(inside []netlink.Link, f fresh) []string {
 	var out []string
-	for _, l := range inside {
-		if !f.ownLink(l) {
+	for i, l := range inside {
+		switch {
+		case second(inside, i):
+			out = append(out, l.String()+kindSuffix(l)+" a second time (a namespace has one device of a name and of an ifindex: another namespace's)")
+		case !f.ownLink(l):
 			out = append(out, l.String()+kindSuffix(l))
 		}
 	}
@@ -141,12 +169,24 @@ func foreignDevs(devs []string, f fresh) []string {
 // hostLinkLeaks compares the host's links with those seen inside (the
 // dump) and in the helper's /proc/<pid>/net/dev, the namespace's own
 // devices aside on both sides: every host link seen inside by name or
-// whose ifindex is taken inside is a leak, described.
+// whose ifindex is taken inside is a leak, described. Of lo, sit0 ... the
+// namespace has its own: the host's is seen inside when the dump lists
+// the name more than once.
 func hostLinkLeaks(host, inside []netlink.Link, procDev []string, f fresh) []string {
 	var leaks []string
 	for _, h := range host {
 		if f.ownLink(h) {
-			continue // lo, sit0 ...: the namespace has its own
+			var seen []netlink.Link
+			for _, in := range inside {
+				if in.Name == h.Name {
+					seen = append(seen, in)
+				}
+			}
+			if len(seen) > 1 {
+				leaks = append(leaks, fmt.Sprintf("the host's interface %s%s is visible inside: the dump lists %s %d times (%v), and a namespace has one device of a name, its own",
+					h, kindSuffix(h), h.Name, len(seen), names(seen)))
+			}
+			continue
 		}
 		for _, in := range inside {
 			if f.ownLink(in) {

@@ -76,3 +76,72 @@ func TestOwnDeviceIfindexIsNoIdentity(t *testing.T) {
 		t.Error("without a fresh namespace, the host's sit0 inside is not reported")
 	}
 }
+
+// What each property makes of a dump seen inside, by the shape of the
+// kernel: on a host with lo and sit0 only, a namespace's own 1:lo 2:sit0
+// are the host's names, kinds and ifindexes; only a device listed twice
+// gives away a dump that walked the host's namespace too.
+func TestDumpShapes(t *testing.T) {
+	hostVeth := netlink.Link{Index: 3, Name: "veth0", Kind: "veth"}
+	onlySit := fresh{Links: []netlink.Link{lo, sit0}, Dev: []string{"lo", "sit0"}}
+	// The fresh namespace's dump is as broken as the one under test.
+	mutantFresh := fresh{Links: []netlink.Link{lo, sit0, lo, sit0}, Dev: []string{"lo", "sit0"}}
+	for _, c := range []struct {
+		name    string
+		host    []netlink.Link
+		inside  []netlink.Link
+		procDev []string
+		fresh   fresh
+		// leaks and foreign are the substrings hostLinkLeaks and
+		// foreignLinks must name, in order; none: a pass.
+		leaks, foreign []string
+	}{{
+		name:   "correct kernel, per-namespace lo and sit0",
+		host:   []netlink.Link{lo, sit0},
+		inside: []netlink.Link{lo, sit0}, procDev: []string{"lo", "sit0"}, fresh: onlySit,
+	}, {
+		name:   "dump goes on into the initial namespace (net-link-dump-init-ns)",
+		host:   []netlink.Link{lo, sit0},
+		inside: []netlink.Link{lo, sit0, lo, sit0}, procDev: []string{"lo", "sit0"}, fresh: mutantFresh,
+		leaks:   []string{"host's interface 1:lo is visible inside: the dump lists lo 2 times", "host's interface 2:sit0 (sit) is visible inside: the dump lists sit0 2 times"},
+		foreign: []string{"1:lo a second time", "2:sit0 (sit) a second time"},
+	}, {
+		name:   "the same dump on a host with a veth",
+		host:   []netlink.Link{lo, sit0, hostVeth},
+		inside: []netlink.Link{lo, sit0, lo, sit0, hostVeth}, procDev: []string{"lo", "sit0"}, fresh: mutantFresh,
+		leaks:   []string{"1:lo is visible", "2:sit0 (sit) is visible", "3:veth0 (veth) is visible inside (as 3:veth0", "ifindex 3 (veth0)"},
+		foreign: []string{"1:lo a second time", "2:sit0 (sit) a second time", "3:veth0 (veth)"},
+	}, {
+		name:   "a host veth in the namespace's dump and /proc/<pid>/net/dev",
+		host:   []netlink.Link{lo, sit0, hostVeth},
+		inside: []netlink.Link{lo, sit0, hostVeth}, procDev: []string{"lo", "sit0", "veth0"}, fresh: onlySit,
+		leaks:   []string{"3:veth0 (veth) is visible inside", "ifindex 3 (veth0)", "/proc/<pid>/net/dev lists the host's veth0"},
+		foreign: []string{"3:veth0 (veth)"},
+	}} {
+		t.Run(c.name, func(t *testing.T) {
+			leaks := hostLinkLeaks(c.host, c.inside, c.procDev, c.fresh)
+			foreign := foreignLinks(c.inside, c.fresh)
+			for _, got := range []struct {
+				what      string
+				got, want []string
+			}{{"hostLinkLeaks", leaks, c.leaks}, {"foreignLinks", foreign, c.foreign}} {
+				if len(got.got) != len(got.want) {
+					t.Fatalf("%s = %q, want %d naming %q", got.what, got.got, len(got.want), got.want)
+				}
+				for i, w := range got.want {
+					if !strings.Contains(got.got[i], w) {
+						t.Errorf("%s[%d] = %q, want it to name %q", got.what, i, got.got[i], w)
+					}
+				}
+			}
+		})
+	}
+	// The broken fresh dump still says which names a namespace has of
+	// its own (its /proc/self/net/dev does too), not the host's sit1.
+	sit1 := netlink.Link{Index: 3, Name: "sit1", Kind: "sit"}
+	leaky := fresh{Links: []netlink.Link{lo, sit0, lo, sit0, sit1}, Dev: []string{"lo", "sit0"}}
+	if !leaky.ownDevName("sit0") || !leaky.ownDevName("lo") || leaky.ownDevName("sit1") {
+		t.Errorf("a fresh dump listing the host's lo, sit0, sit1 too: ownDevName(sit0, lo, sit1) = %v, %v, %v; want true, true, false",
+			leaky.ownDevName("sit0"), leaky.ownDevName("lo"), leaky.ownDevName("sit1"))
+	}
+}
