@@ -148,7 +148,7 @@ func Spawn(ctx context.Context, s Spec) (*Process, error) {
 		if !s.Fork && vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
 			err = p.vfork(cmd)
 		} else if err = p.exec(cmd); err != nil {
-			err = NewStartError(s.Cloneflags, err)
+			err = execError(s.Cloneflags, cmd, err)
 		}
 	}
 	runtime.UnlockOSThread()
@@ -171,6 +171,20 @@ func Spawn(ctx context.Context, s Spec) (*Process, error) {
 		return nil, fmt.Errorf("send request to helper %d: %w", p.proc.Pid, err)
 	}
 	return p, nil
+}
+
+// execError is the error of an os/exec start. With Pdeathsig, Go's child
+// compares getppid() with the parent's pid and, when they differ (always,
+// in a new PID namespace, where the parent is 0), signals itself by the
+// pid getpid() gives it; that kill failing with ESRCH means getpid()
+// names no process of the child's own PID namespace: the kernel's PID
+// namespace is broken, a guard's report (nsguard.Error) rather than a
+// refusal to create namespaces.
+func execError(flags uintptr, cmd *exec.Cmd, err error) error {
+	if flags&unix.CLONE_NEWPID != 0 && cmd.SysProcAttr.Pdeathsig != 0 && errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("clone(%s): %w", FlagNames(flags), nsguard.PIDBrokenAtClone("kill(getpid(), SIGKILL) after PR_SET_PDEATHSIG"))
+	}
+	return NewStartError(flags, err)
 }
 
 // exec starts the helper with os/exec: credentials, id maps the parent

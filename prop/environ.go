@@ -182,3 +182,20 @@ func ProcSysWritable(why string) Premise {
 		return nil
 	}}
 }
+
+// SelfPID is this process's pid as its /proc names it (the /proc/self
+// link): the number by which another process reads /proc/<pid> of this
+// one. Where OwnProc holds, and in a control's sandbox, whose /proc is its
+// own, that is getpid() on a correct kernel; on one whose getpid() answers
+// in another PID namespace's terms, only this finds the process.
+func SelfPID() (int, error) {
+	link, err := os.Readlink("/proc/self")
+	if err != nil {
+		return 0, fmt.Errorf("read this process's pid: %w", err)
+	}
+	pid, err := strconv.Atoi(link)
+	if err != nil {
+		return 0, fmt.Errorf("read this process's pid: /proc/self is %q", link)
+	}
+	return pid, nil
+}

@@ -85,7 +85,7 @@ func Judge(p *Property, premise error, real, control Run) Evaluation {
 		if g, ok := NotCreated(control.Err); ok {
 			ev.ControlReason = "the control could not run: " + g.Error()
 			if len(ev.Leaks) == 0 {
-				ev.Untrusted = nsguard.Leak(g.Type)
+				ev.Untrusted = g.Cause()
 				ev.Skip = untrustedPrefix + ev.Untrusted + ", which the negative control (its sandbox, or a helper in it) needs, so the check could not be shown to detect a leak (" + g.Detail() + "); see the " + g.Type + " properties"
 			}
 			return ev
@@ -123,7 +123,7 @@ func guardVerdict(p *Property, ev *Evaluation, err error) bool {
 	case g.Type == typeOf(p.Flag):
 		ev.Evidence, ev.Leaks = withGuardEvidence(ev.Evidence, g), append(slices.Clip(ev.Leaks), g.Error())
 	case len(ev.Leaks) == 0:
-		ev.Untrusted = nsguard.Leak(g.Type)
+		ev.Untrusted = g.Cause()
 		ev.Skip = untrustedPrefix + ev.Untrusted + ", which the check relies on (" + g.Detail() + "); see the " + g.Type + " properties"
 	}
 	return true
@@ -165,6 +165,14 @@ func withGuardEvidence(evidence map[string]map[string]any, g *nsguard.Error) map
 		if out[side] == nil {
 			out[side] = map[string]any{}
 		}
+	}
+	if g.Broken != "" {
+		// A namespace the kernel created, which does not behave as one.
+		if g.ID != (nsfs.ID{}) {
+			out["inside"][g.Type+" namespace"] = g.ID.String()
+		}
+		out["inside"]["guard"] = g.Broken + ": it ran nothing"
+		return out
 	}
 	out["inside"][g.Type+" namespace"] = g.ID.String()
 	out["inside"]["guard"] = "cloned for a new " + nsguard.Name(g.Type) + " namespace, still in its parent's: it ran nothing"

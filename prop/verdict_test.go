@@ -130,3 +130,48 @@ func TestUnmetReason(t *testing.T) {
 		t.Errorf("Reason() without a fix = %q", got)
 	}
 }
+
+// TestJudgeBrokenPID: a kernel that created a PID namespace which does not
+// behave as one (getpid() of its first process is not 1) is evidence like
+// a namespace it did not create: isolation broken for a pid property, the
+// property untrusted for any other, whose control's sandbox needs one.
+func TestJudgeBrokenPID(t *testing.T) {
+	g := &nsguard.Error{Type: "pid", ID: nsfs.ID{Dev: 4, Ino: 4026532200}, Asked: true, Broken: "the first process of a new PID namespace (cloned with CLONE_NEWPID) has getpid() = 180, not 1"}
+	broken := fmt.Errorf("sandbox: %w", &helper.Error{Op: "namespace guard", Msg: g.Error(), Guard: g})
+	atClone := fmt.Errorf("probe sandbox:CLONE_NEWUSER: %w", nsguard.PIDBrokenAtClone("kill"))
+	clean := Observation{Evidence: map[string]map[string]any{"host": {"hostname": "vm"}}}
+	leak := Observation{Leaks: []string{"the host's hostname changed"}}
+	uts := &Property{ID: "uts.x", Flag: unix.CLONE_NEWUTS}
+	pid := &Property{ID: "pid.x", Flag: unix.CLONE_NEWPID}
+
+	const cause = "the kernel's PID namespace is broken"
+	for _, tc := range []struct {
+		name             string
+		ev               Evaluation
+		state, untrusted string
+	}{
+		{"control's sandbox", Judge(uts, nil, Run{Obs: clean}, Run{Err: broken}), "skipped", cause},
+		{"premise probe, at clone", Judge(uts, atClone, Run{}, Run{}), "skipped", cause},
+		{"a leak stands", Judge(uts, nil, Run{Obs: leak}, Run{Err: broken}), "failed", ""},
+		{"the type under test", Judge(pid, nil, Run{Err: broken}, Run{Obs: leak}), "failed", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.ev.State(); got != tc.state || tc.ev.Untrusted != tc.untrusted {
+				t.Fatalf("state %s, untrusted %q; want %s, %q (%+v)", got, tc.ev.Untrusted, tc.state, tc.untrusted, tc.ev)
+			}
+			if tc.untrusted != "" && !strings.HasPrefix(tc.ev.Skip, untrustedPrefix+cause) {
+				t.Errorf("skip %q does not begin with the cause", tc.ev.Skip)
+			}
+			if tc.ev.Err != nil {
+				t.Errorf("a harness error: %v", tc.ev.Err)
+			}
+		})
+	}
+	ev := Judge(pid, nil, Run{Err: broken}, Run{})
+	if len(ev.Leaks) != 1 || !strings.HasPrefix(ev.Leaks[0], cause+": the first process") {
+		t.Errorf("leaks %q, want the broken PID namespace with its evidence", ev.Leaks)
+	}
+	if !strings.Contains(fmt.Sprint(ev.Evidence["inside"]["guard"]), "getpid() = 180") {
+		t.Errorf("evidence %v lacks the guard's", ev.Evidence)
+	}
+}

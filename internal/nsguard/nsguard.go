@@ -34,6 +34,8 @@ import (
 	"strconv"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/nscheck/nscheck/internal/nsfs"
 )
 
@@ -47,11 +49,16 @@ type Error struct {
 	// CLONE_NEW* flag: the kernel did not create the namespace (a leak).
 	// False: an action was about to run in the host's namespace.
 	Asked bool `json:"asked,omitempty"`
+	// Broken, with Asked, is set when the kernel created the namespace
+	// but it does not behave as one: the evidence, in words (for a PID
+	// namespace, the first process whose getpid() is not 1). ID is then
+	// the new namespace.
+	Broken string `json:"broken,omitempty"`
 }
 
 func (e *Error) Error() string {
 	if e.Asked {
-		return Leak(e.Type) + ": " + e.Detail()
+		return e.Cause() + ": " + e.Detail()
 	}
 	return fmt.Sprintf("refusing to act: this helper is in the host's %s namespace (nsfs %s)", Name(e.Type), e.ID)
 }
@@ -59,7 +66,25 @@ func (e *Error) Error() string {
 // Detail is the evidence of a namespace the kernel did not create, in
 // words: which flag, and where the helper was left.
 func (e *Error) Detail() string {
+	if e.Broken != "" {
+		return e.Broken
+	}
 	return fmt.Sprintf("the helper cloned with %s is still in its parent's (nsfs %s), so it did not act", flagName(e.Type), e.ID)
+}
+
+// Cause is the words of the verdict on the kernel this error is evidence
+// of: a namespace it did not create (Leak), or one it created broken.
+func (e *Error) Cause() string {
+	if e.Broken != "" {
+		return Broken(e.Type)
+	}
+	return Leak(e.Type)
+}
+
+// Broken is the words of the verdict on a kernel whose new namespaces of
+// typ do not behave as namespaces.
+func Broken(typ string) string {
+	return "the kernel's " + Name(typ) + " namespace is broken"
 }
 
 // Leak is the words of the verdict on a kernel that did not create a new
@@ -147,7 +172,12 @@ func Observe(flags uintptr) (Set, error) {
 }
 
 // Verify checks, in the child, that it is in none of the namespaces of s:
-// the first one it is still in is an *Error with Asked set.
+// the first one it is still in is an *Error with Asked set. A child cloned
+// for a new PID namespace is that namespace's first process, so it also
+// checks that getpid() says 1: on a kernel that answers in another
+// namespace's terms, every pid the child reports of itself, and every
+// /proc/<pid> it builds from one, would be wrong, so it stops with an
+// *Error with Broken set instead.
 func (s Set) Verify() error {
 	for _, typ := range nsfs.Types {
 		if id, ok := s[typ]; ok {
@@ -156,7 +186,21 @@ func (s Set) Verify() error {
 			}
 		}
 	}
+	if _, ok := s["pid"]; ok {
+		if pid := unix.Getpid(); pid != 1 {
+			own, _ := nsfs.Stat("/proc/thread-self/ns/pid")
+			return &Error{Type: "pid", ID: own, Asked: true, Broken: fmt.Sprintf(
+				"the first process of a new PID namespace (cloned with CLONE_NEWPID) has getpid() = %d, not 1 (gettid() = %d), so it did not act", pid, unix.Gettid())}
+		}
+	}
 	return nil
+}
+
+// PIDBrokenAtClone is the Error of a child cloned for a new PID namespace
+// that failed to signal itself by the pid getpid() gave it: ESRCH there
+// means getpid() named no process of the child's own namespace.
+func PIDBrokenAtClone(how string) *Error {
+	return &Error{Type: "pid", Asked: true, Broken: "a process cloned with CLONE_NEWPID could not signal itself by the pid getpid() gave it (" + how + " failed with ESRCH): getpid() answers outside its PID namespace"}
 }
 
 // String encodes s for the helper protocol: "mnt=4:4026531841,pid=4:..."

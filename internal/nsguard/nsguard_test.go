@@ -2,6 +2,7 @@ package nsguard
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -81,5 +82,30 @@ func BenchmarkGuard(b *testing.B) {
 			b.Fatal(err)
 		}
 		_ = back.Verify() // refused here: this process is in them
+	}
+}
+
+// TestVerifyPID: a helper cloned for a new PID namespace is its first
+// process, so getpid() must be 1; this test process is not, and the check
+// says so as a broken PID namespace (never as one not created).
+func TestVerifyPID(t *testing.T) {
+	own, err := nsfs.Stat("/proc/thread-self/ns/pid")
+	if err != nil || unix.Getpid() == 1 {
+		t.Skip("needs /proc/thread-self/ns/pid and not to be pid 1:", err)
+	}
+	// Any ID but this process's own: the namespace was created.
+	err = Set{"pid": nsfs.ID{Dev: own.Dev, Ino: own.Ino + 1}}.Verify()
+	var g *Error
+	if !errors.As(err, &g) || !g.Asked || g.Broken == "" || g.Type != "pid" {
+		t.Fatalf("Verify = %v, want a broken PID namespace", err)
+	}
+	if !strings.HasPrefix(err.Error(), "the kernel's PID namespace is broken: the first process of a new PID namespace") {
+		t.Errorf("Error() = %q", err)
+	}
+	if g.Cause() != Broken("pid") || g.Detail() != g.Broken {
+		t.Errorf("Cause %q, Detail %q", g.Cause(), g.Detail())
+	}
+	if err := (Set{"uts": {Dev: own.Dev, Ino: own.Ino + 1}}).Verify(); err != nil {
+		t.Errorf("without a new PID namespace: %v", err)
 	}
 }

@@ -198,7 +198,11 @@ func place(t *prop.Trial) (*placed, error) {
 	if t.Rootless && !t.Sandboxed {
 		flags |= unix.CLONE_NEWUSER
 	}
-	pl := &placed{own: own, observer: os.Getpid()}
+	observer, err := prop.SelfPID()
+	if err != nil {
+		return nil, err
+	}
+	pl := &placed{own: own, observer: observer}
 	p, err := t.Start(helper.Spec{Action: "cgroup.enter", Args: enterArgs{Dir: dir, Flags: flags, Target: pl.observer}, Hold: true})
 	if err != nil {
 		return nil, err

@@ -115,7 +115,11 @@ func keptAliveByFD(t *prop.Trial) error {
 		return fmt.Errorf("hold the helper's uts namespace: %w", err)
 	}
 	defer fd.Close()
-	held, err := nsfs.Stat(fdPath(fd))
+	path, err := fdPath(fd)
+	if err != nil {
+		return err
+	}
+	held, err := nsfs.Stat(path)
 	if err != nil {
 		return err
 	}
@@ -127,7 +131,7 @@ func keptAliveByFD(t *prop.Trial) error {
 		return err
 	}
 	var joined utsFacts
-	if err := t.Run(helper.Spec{Action: "ns.join-uts", Args: joinArgs{Path: fdPath(fd)}}, &joined); err != nil {
+	if err := t.Run(helper.Spec{Action: "ns.join-uts", Args: joinArgs{Path: path}}, &joined); err != nil {
 		return err
 	}
 	hostAfter, err := os.Hostname()
@@ -151,9 +155,14 @@ func keptAliveByFD(t *prop.Trial) error {
 }
 
 // fdPath is the /proc path of an open file of this process, which another
-// process (a helper) can open to reach the same namespace.
-func fdPath(f *os.File) string {
-	return "/proc/" + strconv.Itoa(os.Getpid()) + "/fd/" + strconv.Itoa(int(f.Fd()))
+// process (a helper) can open to reach the same namespace: by the pid this
+// process's /proc names it by (prop.SelfPID).
+func fdPath(f *os.File) (string, error) {
+	pid, err := prop.SelfPID()
+	if err != nil {
+		return "", err
+	}
+	return "/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(int(f.Fd())), nil
 }
 
 // membersOf lists the PIDs (as this process's /proc shows them) whose
