@@ -3,6 +3,9 @@ package helper
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -81,5 +84,27 @@ func TestGuardSetRoundTrip(t *testing.T) {
 	asked(t, back.Verify(), "mnt")
 	if _, err := nsguard.Parse("mnt=1"); err == nil {
 		t.Error("a malformed entry parsed")
+	}
+}
+
+// TestExecErrorBrokenPID: os/exec's child in a new PID namespace signals
+// itself by getpid() after PR_SET_PDEATHSIG; ESRCH there is the guard's
+// report of a broken PID namespace, any other failure a StartError.
+func TestExecErrorBrokenPID(t *testing.T) {
+	cmd := &exec.Cmd{SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}}
+	esrch := fmt.Errorf("fork/exec: %w", unix.ESRCH)
+	var g *nsguard.Error
+	if err := execError(unix.CLONE_NEWPID|unix.CLONE_NEWUSER, cmd, esrch); !errors.As(err, &g) || g.Type != "pid" || !g.Asked || g.Broken == "" {
+		t.Errorf("ESRCH in a new PID namespace: %v, want the guard's broken PID namespace", err)
+	}
+	var se *StartError
+	for name, err := range map[string]error{
+		"no new PID namespace": execError(unix.CLONE_NEWUSER, cmd, esrch),
+		"another errno":        execError(unix.CLONE_NEWPID, cmd, fmt.Errorf("fork/exec: %w", unix.EPERM)),
+		"no Pdeathsig":         execError(unix.CLONE_NEWPID, &exec.Cmd{SysProcAttr: &syscall.SysProcAttr{}}, esrch),
+	} {
+		if !errors.As(err, &se) || errors.As(err, &g) {
+			t.Errorf("%s: %v, want a StartError", name, err)
+		}
 	}
 }
