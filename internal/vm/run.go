@@ -157,6 +157,11 @@ type run struct {
 
 // boot boots one kernel (falling back from KVM to TCG once if KVM fails)
 // and writes its report, a report-level error when it did not produce one.
+// tcgHello is how long a kernel under emulation may take to start init:
+// seconds normally, a minute on a loaded machine; past it the boot is
+// stalled, and tried once more.
+const tcgHello = 3 * time.Minute
+
 func (r *run) boot(ctx context.Context, k *Kernel, i int) error {
 	cfg := r.base
 	cfg.Kernel = k.Image
@@ -179,8 +184,9 @@ func (r *run) boot(ctx context.Context, k *Kernel, i int) error {
 	}
 	start := time.Now()
 	var (
-		out *Outcome
-		err error
+		out     *Outcome
+		err     error
+		retried bool
 	)
 	for {
 		cfg.Accel = r.plan.Try[0]
@@ -190,6 +196,8 @@ func (r *run) boot(ctx context.Context, k *Kernel, i int) error {
 		}}
 		if len(r.plan.Try) > 1 {
 			opts.HelloTimeout = min(r.Timeout, 30*time.Second)
+		} else {
+			opts.HelloTimeout = min(r.Timeout, tcgHello)
 		}
 		out, err = Boot(ctx, cfg, opts)
 		if ctx.Err() != nil {
@@ -201,6 +209,17 @@ func (r *run) boot(ctx context.Context, k *Kernel, i int) error {
 			r.endStatus()
 			fmt.Fprintf(r.Progress, "nscheck: vm: KVM failed (%s): falling back to TCG\n", be.Reason)
 			r.plan.Try = r.plan.Try[1:] // and for the kernels after this one
+			start = time.Now()
+			continue
+		}
+		if err != nil && errors.As(err, &be) && !be.Started && !retried && ctx.Err() == nil {
+			// Emulation stalls now and then before init (seen with 6.1
+			// under TCG, hanging right after it switched to the hpet
+			// clocksource, and booting in 4 s the next time): one more
+			// try. A kernel that cannot boot fails both.
+			retried = true
+			r.endStatus()
+			fmt.Fprintf(r.Progress, "nscheck: vm: %s: %s: booting it once more\n", k.Release, be.Reason)
 			start = time.Now()
 			continue
 		}
