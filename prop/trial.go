@@ -123,6 +123,19 @@ func (t *Trial) Run(s helper.Spec, out any) error {
 // Defer runs fn when the trial ends (last in, first out).
 func (t *Trial) Defer(fn func()) { t.cleanups = append(t.cleanups, fn) }
 
+// ScratchDir makes an empty directory of the scratch space (ScratchDir)
+// for this trial and removes it when the trial ends. The removal is
+// os.Remove, never recursive: a directory that a leaked mount still
+// covers is left for the host guard to report, not emptied.
+func (t *Trial) ScratchDir(prefix string) (string, error) {
+	dir, err := ScratchDir(prefix)
+	if err != nil {
+		return "", err
+	}
+	t.Defer(func() { _ = os.Remove(dir) })
+	return dir, nil
+}
+
 func (t *Trial) finish() {
 	for i := len(t.cleanups) - 1; i >= 0; i-- {
 		t.cleanups[i]()

@@ -142,11 +142,10 @@ func v1ReleaseAgent(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	dir, err := prop.ScratchDir("nscheck-cgroup1-")
+	dir, err := t.ScratchDir("nscheck-cgroup1-")
 	if err != nil {
 		return err
 	}
-	t.Defer(func() { _ = os.Remove(dir) })
 	a := agentArgs{Dir: dir, Options: options}
 	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err

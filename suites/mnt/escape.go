@@ -96,11 +96,10 @@ var _ = prop.Register(prop.Property{
 // opened on the tmpfs itself, where ".." legitimately reaches the marker),
 // which shows that the check sees an escape when there is one.
 func bindRenameEscape(t *prop.Trial) error {
-	dir, err := prop.ScratchDir("nscheck-escape-")
+	dir, err := t.ScratchDir("nscheck-escape-")
 	if err != nil {
 		return err
 	}
-	t.Defer(func() { _ = os.Remove(dir) })
 	a := escapeArgs{Dir: dir, Bind: t.Isolated}
 	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err

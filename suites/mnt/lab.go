@@ -325,11 +325,10 @@ func labProperty(id, title string, needs prop.Need, scenario string, expect func
 // runLab starts the lab for scenario, held, and records the evidence of
 // both sides.
 func runLab(t *prop.Trial, scenario string) (*labRun, error) {
-	dir, err := prop.ScratchDir("nscheck-lab-")
+	dir, err := t.ScratchDir("nscheck-lab-")
 	if err != nil {
 		return nil, err
 	}
-	t.Defer(func() { _ = os.Remove(dir) })
 	a := labArgs{Dir: dir, Isolated: t.Isolated}
 	if a.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return nil, err

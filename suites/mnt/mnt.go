@@ -97,11 +97,10 @@ var _ = prop.Register(prop.DistinctNS("mnt", prop.NeedUserns))
 // a new mount namespace and extraFlags), writes file into it when set, and
 // looks for both from both sides.
 func mountNoLeak(t *prop.Trial, fstype string, extraFlags uintptr, file string) error {
-	target, err := prop.ScratchDir("nscheck-mnt-")
+	target, err := t.ScratchDir("nscheck-mnt-")
 	if err != nil {
 		return err
 	}
-	t.Defer(func() { _ = os.Remove(target) })
 	args := mountArgs{FSType: fstype, Target: target, File: file}
 	if args.Forbidden, err = t.Forbidden("mnt"); err != nil {
 		return err

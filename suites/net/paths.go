@@ -409,11 +409,10 @@ func linksHiddenSysfs(t *prop.Trial) error {
 	if err != nil {
 		return err
 	}
-	dir, err := prop.ScratchDir("nscheck-sysfs-")
+	dir, err := t.ScratchDir("nscheck-sysfs-")
 	if err != nil {
 		return err
 	}
-	t.Defer(func() { _ = os.Remove(dir) })
 	a := devArgs{Sysfs: dir}
 	if a.Forbidden, err = t.Forbidden("net"); err != nil {
 		return err

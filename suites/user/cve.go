@@ -285,11 +285,10 @@ var _ = prop.Register(prop.Property{
 // user namespace when rootless) chroots into an empty directory and tries
 // CLONE_NEWUSER. The control withholds the chroot.
 func chrootedCreateDenied(t *prop.Trial) error {
-	dir, err := prop.ScratchDir("nscheck-chroot-")
+	dir, err := t.ScratchDir("nscheck-chroot-")
 	if err != nil {
 		return err
 	}
-	t.Defer(func() { _ = os.Remove(dir) })
 	var outcome string
 	a := chrootArgs{Dir: dir, Chroot: t.Isolated}
 	if err := t.Run(helper.Spec{Action: "user.chroot-userns", Args: a, Cloneflags: unix.CLONE_NEWNS}, &outcome); err != nil {
