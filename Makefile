@@ -5,13 +5,14 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test zoo zoo-readme check lint fuzz bench docs mutants clean
+.PHONY: all build test zoo zoo-readme check lint fuzz bench docs generate mutants clean
 
 all: build
 
 # nscheck embeds its lean helper (internal/helperbin): built first, then
 # nscheck with the helperbin tag. A plain `go build ./cmd/nscheck` works too,
-# its helpers re-execute nscheck itself (slower to start).
+# its helpers execute a copy of nscheck with the helpers' packages
+# initialised first (internal/initorder; slower to start than the lean one).
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags helperbin -o $(BIN) ./cmd/nscheck
@@ -37,8 +38,16 @@ zoo:
 zoo-readme:
 	NSCHECK_ZOO_README=1 $(GO) test -count=1 -run '^TestWriteReadme$$' ./internal/zoo
 
-# The property catalog, docs/properties.md, is generated from the code
-# (TestCatalogUpToDate in cmd/nscheck fails when it is stale).
+# What is generated from the code: the property catalog (docs/properties.md;
+# TestCatalogUpToDate in cmd/nscheck fails when it is stale) and the
+# packages a helper links (cmd/nscheck/helperdeps.txt, which a nscheck
+# built without the lean helper initialises first in its helpers;
+# TestHelperDepsUpToDate).
+generate: docs
+	{ echo "# go list -deps ./internal/helpermode: what a helper initialises (make generate)"; \
+	  echo "go $$($(GO) env GOVERSION)"; $(GO) list -deps ./internal/helpermode; } > cmd/nscheck/helperdeps.txt.tmp
+	mv cmd/nscheck/helperdeps.txt.tmp cmd/nscheck/helperdeps.txt
+
 docs:
 	$(GO) run ./cmd/nscheck list --markdown > docs/properties.md.tmp
 	mv docs/properties.md.tmp docs/properties.md

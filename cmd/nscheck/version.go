@@ -21,13 +21,13 @@ func versionCmd(args []string) int {
 		version = bi.Main.Version
 	}
 	fmt.Printf("nscheck %s\n", version)
-	switch exe := helper.Exe(); {
-	case exe != helper.SelfExe:
-		fmt.Println("helper: the embedded lean helper binary (from a sealed memfd)")
-	case helper.EmbeddedError() != nil:
-		fmt.Printf("helper: nscheck itself; the embedded helper could not be loaded: %v\n", helper.EmbeddedError())
+	switch what, err := helper.Image(); {
+	case what != "":
+		fmt.Printf("helper: %s (an unnamed copy)\n", what)
+	case err != nil:
+		fmt.Printf("helper: nscheck itself, unchanged: %v\n", err)
 	default:
-		fmt.Println("helper: nscheck itself, served before the host's packages initialise (built without the lean helper; `make build` embeds it)")
+		fmt.Println("helper: nscheck itself")
 	}
 	return exitOK
 }

@@ -36,9 +36,12 @@ func TestMain(m *testing.M) {
 func build(b *testing.B, what string) string {
 	b.Helper()
 	dir := b.TempDir()
-	if what == "install" {
-		bin := filepath.Join(dir, "nscheck-install")
+	if what == "install" || what == "install-static" {
+		bin := filepath.Join(dir, "nscheck-"+what)
 		cmd := exec.Command("go", "build", "-o", bin, "github.com/nscheck/nscheck/cmd/nscheck")
+		if what == "install-static" {
+			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // go install where there is no C compiler
+		}
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("go build (as go install): %v\n%s", err, msg)
 		}
@@ -144,20 +147,21 @@ func BenchmarkSpawn(b *testing.B) {
 // BenchmarkCatalog: a whole `nscheck run`, controls included, as it runs
 // by default (as many properties at once as there are CPUs), serially
 // (--procs 1) and with --procs 2; reports the peak RSS of the run too.
-// install-vs-make runs the catalog with the binary `go install` makes and
-// with `make build`'s, in alternating order in each iteration (so that
-// both see the same load on a shared machine), and reports each one's
-// wall time and their ratio (x-make; the target is 1.1).
+// install-vs-make runs the catalog with the binaries `go install` makes
+// (cgo as the machine has it, and CGO_ENABLED=0, as where there is no C
+// compiler) and with `make build`'s, in rotating order in each iteration
+// (so that all see the same load on a shared machine), and reports each
+// one's wall time and their ratios (x-make, static-x-make; the target is
+// 1.1).
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
 	nscheckBin := build(b, "nscheck")
 	b.Run("install-vs-make", func(b *testing.B) {
-		installBin := build(b, "install")
-		bins := [2]string{installBin, nscheckBin}
-		var spent [2]time.Duration
+		bins := [3]string{build(b, "install"), build(b, "install-static"), nscheckBin}
+		var spent [3]time.Duration
 		for i := 0; b.Loop(); i++ {
-			for k := range 2 {
-				which := (i + k) % 2
+			for k := range 3 {
+				which := (i + k) % 3
 				start := time.Now()
 				if out, err := exec.Command(bins[which], "run", "-q").CombinedOutput(); err != nil {
 					b.Fatalf("%s run: %v\n%s", bins[which], err, out)
@@ -167,8 +171,10 @@ func BenchmarkCatalog(b *testing.B) {
 		}
 		n := float64(b.N)
 		b.ReportMetric(spent[0].Seconds()/n, "install-s")
-		b.ReportMetric(spent[1].Seconds()/n, "make-s")
-		b.ReportMetric(float64(spent[0])/float64(spent[1]), "x-make")
+		b.ReportMetric(spent[1].Seconds()/n, "install-static-s")
+		b.ReportMetric(spent[2].Seconds()/n, "make-s")
+		b.ReportMetric(float64(spent[0])/float64(spent[2]), "x-make")
+		b.ReportMetric(float64(spent[1])/float64(spent[2]), "static-x-make")
 	})
 	for _, procs := range []string{"default", "1", "2"} {
 		b.Run("procs="+procs, func(b *testing.B) {

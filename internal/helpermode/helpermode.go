@@ -14,12 +14,12 @@
 // internal/runner and most of the host's packages never initialise in a
 // helper (cmd/nscheck's TestHelperServedBeforeHostInits). What still does
 // is every package that sorts before this one's last dependency (os/exec)
-// and depends only on what is ready by then: in nscheck's binary some 125
-// of its 180 initialisers, among them the checksum tables of
-// klauspost/compress's snappy and of xz, go/types' universe, encoding/gob
-// and Gomega's format. `make bench` (BenchmarkCatalog/install-vs-make)
-// measures what that, the larger binary and cgo cost against the lean
-// helper.
+// and depends only on what is ready by then: in nscheck's binary some 100
+// of its 200 initialisers. cmd/nscheck therefore runs helpers from a copy
+// of itself with this package's dependencies moved to the front of the
+// init order (internal/initorder). `make bench`
+// (BenchmarkCatalog/install-vs-make) measures what remains against the
+// lean helper.
 //
 // Only an action registered by then is served here (a helper's argv[1]
 // names its action): one that a package initialised later registers (the
