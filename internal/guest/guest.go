@@ -6,7 +6,7 @@
 // internal/runner: properties such as pid.kill-outside-esrch need the
 // observer not to be PID 1, and an init must reap the orphans the catalog
 // leaves to it. The child hands its JSON report to init over a pipe; init
-// sends it to the host over the second UART in a frame (see internal/vm)
+// sends it to the host gzipped, over the second UART in a frame (see internal/vm)
 // and powers the machine off.
 //
 // The console (ttyS0) is for humans: the kernel's messages interleave with
@@ -178,9 +178,9 @@ func initMain() (*os.File, error) {
 	if data, err = json.Marshal(rep); err != nil {
 		return ch, fmt.Errorf("encode the report: %w", err)
 	}
-	logf("nscheck guest: %d passed, %d failed, %d skipped; sending the report (%d bytes)",
+	logf("nscheck guest: %d passed, %d failed, %d skipped; sending the report (%d bytes, gzipped)",
 		rep.Summary.Passed, rep.Summary.Failed, rep.Summary.Skipped, len(data))
-	return ch, vm.WriteFrame(ch, vm.ReportFrame, data)
+	return ch, vm.WriteReport(ch, data)
 }
 
 // superviseRunner starts the catalog runner (this binary again), reaps

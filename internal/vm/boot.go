@@ -147,8 +147,12 @@ func Boot(ctx context.Context, cfg Config, o BootOptions) (*Outcome, error) {
 				}
 			case ErrorFrame:
 				return fail(true, "the guest gave up: %s", f.Payload)
-			case ReportFrame:
-				rep, err := report.Decode(bytes.NewReader(f.Payload))
+			case ReportGzipFrame, ReportFrame:
+				data, _, err := f.Report()
+				if err != nil {
+					return fail(true, "the guest's report: %v", err)
+				}
+				rep, err := report.Decode(bytes.NewReader(data))
 				if err != nil {
 					return fail(true, "the guest's report: %v", err)
 				}

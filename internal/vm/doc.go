@@ -29,7 +29,7 @@
 //	                                         start the runner (nscheck again,
 //	                                           not PID 1): the whole catalog
 //	                                         reap orphans until it exits
-//	  ReportFrame: decode the JSON ◀───────  Report(JSON) (or ErrorFrame)
+//	  gunzip, decode the JSON ◀────────────  Report(gzipped JSON) (or ErrorFrame)
 //	  wait for power-off (≤ 10 s),           drain the UART, power off
 //	  else kill QEMU; reap it always
 //	write DIR/<release>.json

@@ -104,3 +104,31 @@ func FuzzFrameReader(f *testing.F) {
 		}
 	})
 }
+
+func TestReportFrames(t *testing.T) {
+	rep := []byte(`{"schema":"nscheck/v1","results":[` + strings.Repeat(`{"id":"uts.hostname-local","state":"passed"},`, 500) + `{}]}`)
+	var b bytes.Buffer
+	if err := WriteReport(&b, rep); err != nil {
+		t.Fatal(err)
+	}
+	if b.Len() > len(rep)/5 {
+		t.Errorf("the gzipped report frame is %d bytes for %d bytes of JSON", b.Len(), len(rep))
+	}
+	in := append(b.Bytes(), frame(t, ReportFrame, `{"schema":"nscheck/v1"}`)...)
+	in = append(in, frame(t, ReportGzipFrame, "not gzip")...)
+	in = append(in, frame(t, Hello, "6.1")...)
+	got, _ := frames(t, in)
+	if len(got) != 4 {
+		t.Fatalf("frames: %+v", got)
+	}
+	for i, want := range []struct {
+		data  string
+		ok    bool
+		isErr bool
+	}{{string(rep), true, false}, {`{"schema":"nscheck/v1"}`, true, false}, {"", true, true}, {"", false, false}} {
+		data, ok, err := got[i].Report()
+		if string(data) != want.data || ok != want.ok || (err != nil) != want.isErr {
+			t.Errorf("frame %d (%s): Report() = %.40q, %v, %v", i, got[i].Kind, data, ok, err)
+		}
+	}
+}
