@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/nscheck/nscheck/internal/nsguard"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"github.com/nscheck/nscheck/internal/vforkexec"
 )
 
@@ -147,8 +148,10 @@ func Spawn(ctx context.Context, s Spec) (*Process, error) {
 		cmd.SysProcAttr.Cloneflags &^= ignoredFlags
 		if !s.Fork && vforkexec.Eligible(s.Cloneflags, s.UIDMappings, s.GIDMappings, s.Credential) {
 			err = p.vfork(cmd)
-		} else if err = p.exec(cmd); err != nil {
-			err = execError(s.Cloneflags, cmd, err)
+		} else if err = foreignProcMaps(cmd.SysProcAttr); err == nil {
+			if err = p.exec(cmd); err != nil {
+				err = execError(s.Cloneflags, cmd, err)
+			}
 		}
 	}
 	runtime.UnlockOSThread()
@@ -185,6 +188,34 @@ func execError(flags uintptr, cmd *exec.Cmd, err error) error {
 		return fmt.Errorf("clone(%s): %w", FlagNames(flags), nsguard.PIDBrokenAtClone("kill(getpid(), SIGKILL) after PR_SET_PDEATHSIG"))
 	}
 	return NewStartError(flags, err)
+}
+
+// SkipOp is the Op of a wire Error that is a skip rather than a failure:
+// what was asked cannot be done here, and Msg says why (package prop turns
+// it into a skipped verdict, on whichever side of a process boundary it
+// arrives).
+const SkipOp = "skip"
+
+// foreignProcMaps refuses an os/exec start that would have Go write a new
+// user namespace's id maps while /proc is not a proc of this PID
+// namespace: Go writes them to /proc/<pid>/uid_map with the child's PID
+// in this namespace, which in such a /proc is another process's (a helper
+// that is init of a new PID namespace, in the host's mount namespace, sees
+// the host's /proc). vforkexec's children map themselves through
+// /proc/self, which is right in any proc.
+func foreignProcMaps(attr *syscall.SysProcAttr) error {
+	if attr.Cloneflags&unix.CLONE_NEWUSER == 0 || (attr.UidMappings == nil && attr.GidMappings == nil) {
+		return nil
+	}
+	why, err := procfile.Foreign()
+	if err != nil {
+		return fmt.Errorf("check /proc before writing id maps: %w", err)
+	}
+	if why == "" {
+		return nil
+	}
+	return &Error{Op: SkipOp, Msg: "this helper's new user namespace would get its id maps from Go's os/exec, which writes them through /proc/<pid>, and " +
+		why + ", where that PID names another process (a helper maps its own user namespace only on amd64, without a time namespace or credentials)"}
 }
 
 // exec starts the helper with os/exec: credentials, id maps the parent

@@ -148,8 +148,9 @@ func runSandbox(a sandboxArgs) (any, error) {
 }
 
 // skipOp marks a wire Error that is a skip: the environment cannot run the
-// control (it crosses the process boundary as an Error like any other).
-const skipOp = "skip"
+// control (it crosses the process boundary as an Error like any other), or
+// helper cannot start a helper as asked here.
+const skipOp = helper.SkipOp
 
 // asSkip turns a control's wire skip, or the kernel's refusal to create
 // its namespaces (the sandbox's, or those of a helper inside it), into a
@@ -234,10 +235,10 @@ var ExplainStart = func(e *helper.StartError) string {
 
 // classify maps a check's error to a skip when the environment caused it.
 func classify(err error) error {
-	if se, ok := helper.Refused(err); ok {
-		var skip *SkipError
-		if reason := ExplainStart(se); reason != "" && !errors.As(err, &skip) {
-			return &SkipError{Reason: reason}
+	var skip *SkipError
+	if !errors.As(err, &skip) {
+		if s, ok := asSkip(err); ok {
+			return s
 		}
 	}
 	return classifyEnv(err)

@@ -36,3 +36,21 @@ func TestControlRefusalIsExplainedByTheHost(t *testing.T) {
 		t.Errorf("classify(EROFS) = %v, want a skip", got)
 	}
 }
+
+// A helper that cannot start a helper as asked here (helper.SkipOp, as for
+// id maps under a foreign /proc) makes the check a skip with its reason,
+// from this process or from one nested helpers below, wrapped or not.
+func TestWireSkipIsASkip(t *testing.T) {
+	wire := &helper.Error{Op: helper.SkipOp, Msg: "this helper's new user namespace would get its id maps from Go's os/exec"}
+	for _, err := range []error{wire, fmt.Errorf("pid.last-pid-outer: %w", wire)} {
+		var skip *SkipError
+		if got := classify(err); !errors.As(got, &skip) || skip.Reason != wire.Msg {
+			t.Errorf("classify(%v) = %v, want a skip with the helper's reason", err, got)
+		}
+	}
+	other := &helper.Error{Op: "sethostname", Errno: int(unix.EPERM), Msg: "operation not permitted"}
+	var skip *SkipError
+	if got := classify(other); errors.As(got, &skip) {
+		t.Errorf("classify(%v) = a skip, want the harness error as it is", other)
+	}
+}

@@ -3,9 +3,9 @@ package prop
 import (
 	"context"
 	"fmt"
+	"github.com/nscheck/nscheck/internal/procfile"
 	"os"
 	"strconv"
-	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,26 +31,12 @@ const ProcFix = "mount a proc for nscheck's PID namespace: run it with unshare -
 // ProcUnmet says whether /proc shows this process under its own PID (nil),
 // or what is wrong with it (an *UnmetError).
 func ProcUnmet() error {
-	link, err := os.Readlink("/proc/self")
+	why, err := procfile.Foreign()
 	if err != nil {
-		return Unmet(fmt.Sprintf("/proc/self is unreadable (%v): no proc is mounted on /proc", err), ProcFix)
+		return err
 	}
-	if link != strconv.Itoa(os.Getpid()) {
-		// The numbers stay out of the reason: env and run, two processes,
-		// must give the same one.
-		return Unmet("/proc belongs to another PID namespace: /proc/self names this process by another PID than getpid()", ProcFix)
-	}
-	// The same number by chance: NSpid lists one PID per namespace from
-	// the proc's down to this process's, so more than one means the proc
-	// is of an ancestor.
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return fmt.Errorf("read /proc/self/status: %w", err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "NSpid:"); ok && len(strings.Fields(v)) > 1 {
-			return Unmet("/proc belongs to an ancestor PID namespace (its NSpid of this process has more than one PID)", ProcFix)
-		}
+	if why != "" {
+		return Unmet(why, ProcFix)
 	}
 	return nil
 }

@@ -261,3 +261,32 @@ func ParseCgroups(r io.Reader) ([]Cgroup, error) {
 	}
 	return out, nil
 }
+
+// Foreign says why /proc is not a proc of the caller's own PID namespace
+// (no proc mounted, or one of an ancestor namespace: unshare --pid
+// without --mount-proc, or a helper that is init of a new PID namespace
+// in the host's mount namespace), or "" when it is. err is a failure to
+// read /proc/self/status. A process number read from such a /proc names
+// another process.
+func Foreign() (why string, err error) {
+	link, err := os.Readlink("/proc/self")
+	if err != nil {
+		return fmt.Sprintf("/proc/self is unreadable (%v): no proc is mounted on /proc", err), nil
+	}
+	if link != strconv.Itoa(os.Getpid()) {
+		// The numbers stay out of the reason: two processes (env and run)
+		// must give the same one.
+		return "/proc belongs to another PID namespace: /proc/self names this process by another PID than getpid()", nil
+	}
+	// The same number by chance: NSpid lists one PID per namespace from
+	// the proc's down to this process's, so more than one means the proc
+	// is of an ancestor.
+	st, err := ReadStatus(0)
+	if err != nil {
+		return "", err
+	}
+	if len(st.NSpid) > 1 {
+		return "/proc belongs to an ancestor PID namespace (its NSpid of this process has more than one PID)", nil
+	}
+	return "", nil
+}
