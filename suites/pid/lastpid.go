@@ -35,6 +35,12 @@ type lastPIDFacts struct {
 
 func init() {
 	helper.Handle("pid.last-pid-outer", func(a lastPIDArgs) (any, error) {
+		// A proc of this PID namespace on /proc, in the mount namespace of
+		// its own the guard has checked: os/exec (the start of a helper in a
+		// user namespace off amd64) writes id maps through /proc/<pid>.
+		if err := prop.PrepareSandbox(); err != nil {
+			return nil, err
+		}
 		s := helper.Spec{Action: "pid.last-pid-write"}
 		if a.UserNS {
 			s.Cloneflags = unix.CLONE_NEWUSER
@@ -73,7 +79,7 @@ var _ = prop.Register(prop.Property{
 	Flag: unix.CLONE_NEWUSER,
 	Premises: []prop.Premise{
 		prop.ProcSysWritable("writing ns_last_pid"),
-		prop.Creates(unix.CLONE_NEWPID, "the PID namespace whose ns_last_pid is written"),
+		prop.Creates(unix.CLONE_NEWPID|unix.CLONE_NEWNS, "the PID namespace whose ns_last_pid is written, with a proc of its own"),
 		prop.NestedUserNS("the writer's user namespace, below the PID namespace's owner when rootless"),
 	},
 	Check: nsLastPIDOwnerOnly,
@@ -85,7 +91,7 @@ var _ = prop.Register(prop.Property{
 // root of the owner, and may.
 func nsLastPIDOwnerOnly(t *prop.Trial) error {
 	var in lastPIDFacts
-	s := helper.Spec{Action: "pid.last-pid-outer", Args: lastPIDArgs{UserNS: t.Isolated}, Cloneflags: unix.CLONE_NEWPID}
+	s := helper.Spec{Action: "pid.last-pid-outer", Args: lastPIDArgs{UserNS: t.Isolated}, Cloneflags: unix.CLONE_NEWPID | unix.CLONE_NEWNS}
 	if err := t.Run(s, &in); err != nil {
 		return err
 	}
