@@ -5,7 +5,7 @@ GO ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 BIN := bin/nscheck
 PKGS := ./...
 
-.PHONY: all build test zoo zoo-readme check lint fuzz bench docs generate mutants clean
+.PHONY: all build test zoo zoo-readme check lint fuzz bench docs generate mutants release clean
 
 all: build
 
@@ -16,6 +16,21 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags helperbin -o $(BIN) ./cmd/nscheck
+
+# A release, VERSION=vX.Y.Z: a commit beside main (not on it) that adds the
+# lean helper for each architecture to cmd/nscheck/release, tagged VERSION,
+# so that `go install github.com/nscheck/nscheck/cmd/nscheck@VERSION` (and
+# @latest) embeds it (internal/release). Push the tag, not a branch.
+release:
+	@case "$(VERSION)" in v[0-9]*) ;; *) echo "usage: make release VERSION=vX.Y.Z"; exit 2;; esac
+	@git diff --quiet HEAD || { echo "release: commit or stash your changes first"; exit 2; }
+	@! git rev-parse -q --verify "refs/tags/$(VERSION)" >/dev/null || { echo "release: tag $(VERSION) exists"; exit 2; }
+	set -e; wt=$$(mktemp -d); trap 'git worktree remove --force "$$wt"' EXIT; \
+	git worktree add -q --detach "$$wt" HEAD; \
+	(cd "$$wt" && $(GO) run ./internal/release/write "$(VERSION)" && git add cmd/nscheck/release && \
+	 git commit -q -m "release $(VERSION): the lean helpers go install embeds" && \
+	 git tag -a -m "nscheck $(VERSION)" "$(VERSION)"); \
+	echo "tagged $(VERSION); git push origin $(VERSION)"
 
 # The whole test suite: unit tests, the property suites on this kernel (as
 # root they run every property), the end-to-end tests of the command, and

@@ -16,11 +16,7 @@ func versionCmd(args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
-	version := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		version = bi.Main.Version
-	}
-	fmt.Printf("nscheck %s\n", version)
+	fmt.Printf("nscheck %s\n", buildVersion())
 	switch what, err := helper.Image(); {
 	case what != "":
 		fmt.Printf("helper: %s (an unnamed copy)\n", what)
@@ -30,4 +26,14 @@ func versionCmd(args []string) int {
 		fmt.Println("helper: nscheck itself")
 	}
 	return exitOK
+}
+
+// buildVersion is the module version nscheck was built as: vX.Y.Z from go
+// install at a release, a pseudo-version or "+dirty" from a tree, or
+// "(devel)".
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/kernelcache"
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/release"
 	"github.com/nscheck/nscheck/internal/report"
 )
 
@@ -30,20 +31,34 @@ func TestMain(m *testing.M) {
 
 // build builds a binary for a benchmark (plain `go test` of this package
 // builds nothing): nscheck as `make build` does, with its lean helper
-// embedded; nscheck as `go install .../cmd/nscheck@latest` does (no
-// flags, cgo as the environment has it, no lean helper: its helpers
-// re-execute it); or the lean helper alone.
+// embedded; nscheck as `go install .../cmd/nscheck@latest` gives it at a
+// release ("install-release": this tree as release v0.99.0 from a module
+// proxy on disk, internal/release) and between releases ("install": no
+// flags, cgo as the environment has it, no lean helper: its helpers run a
+// copy of it); or the lean helper alone.
 func build(b *testing.B, what string) string {
 	b.Helper()
 	dir := b.TempDir()
-	if what == "install" || what == "install-static" {
+	switch what {
+	case "install":
 		bin := filepath.Join(dir, "nscheck-"+what)
 		cmd := exec.Command("go", "build", "-o", bin, "github.com/nscheck/nscheck/cmd/nscheck")
-		if what == "install-static" {
-			cmd.Env = append(os.Environ(), "CGO_ENABLED=0") // go install where there is no C compiler
-		}
 		if msg, err := cmd.CombinedOutput(); err != nil {
 			b.Fatalf("go build (as go install): %v\n%s", err, msg)
+		}
+		return bin
+	case "install-release":
+		root := filepath.Join("..", "..")
+		rel, err := release.Files(root, "v0.99.0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := release.Proxy(filepath.Join(dir, "proxy"), root, "v0.99.0", rel); err != nil {
+			b.Fatal(err)
+		}
+		bin, err := release.GoInstall(filepath.Join(dir, "proxy"), "v0.99.0", dir, filepath.Join(dir, "bin"))
+		if err != nil {
+			b.Fatal(err)
 		}
 		return bin
 	}
@@ -147,17 +162,16 @@ func BenchmarkSpawn(b *testing.B) {
 // BenchmarkCatalog: a whole `nscheck run`, controls included, as it runs
 // by default (as many properties at once as there are CPUs), serially
 // (--procs 1) and with --procs 2; reports the peak RSS of the run too.
-// install-vs-make runs the catalog with the binaries `go install` makes
-// (cgo as the machine has it, and CGO_ENABLED=0, as where there is no C
-// compiler) and with `make build`'s, in rotating order in each iteration
-// (so that all see the same load on a shared machine), and reports each
-// one's wall time and their ratios (x-make, static-x-make; the target is
-// 1.1).
+// install-vs-make runs the catalog with the binaries `go install` makes at
+// a release and between releases and with `make build`'s, in rotating
+// order in each iteration (so that all see the same load on a shared
+// machine), and reports each one's wall time and their ratios to make's
+// (release-x-make, whose target is 1.1, and x-make).
 func BenchmarkCatalog(b *testing.B) {
 	needRoot(b)
 	nscheckBin := build(b, "nscheck")
 	b.Run("install-vs-make", func(b *testing.B) {
-		bins := [3]string{build(b, "install"), build(b, "install-static"), nscheckBin}
+		bins := [3]string{build(b, "install-release"), build(b, "install"), nscheckBin}
 		var spent [3]time.Duration
 		for i := 0; b.Loop(); i++ {
 			for k := range 3 {
@@ -170,11 +184,11 @@ func BenchmarkCatalog(b *testing.B) {
 			}
 		}
 		n := float64(b.N)
-		b.ReportMetric(spent[0].Seconds()/n, "install-s")
-		b.ReportMetric(spent[1].Seconds()/n, "install-static-s")
+		b.ReportMetric(spent[0].Seconds()/n, "install-release-s")
+		b.ReportMetric(spent[1].Seconds()/n, "install-s")
 		b.ReportMetric(spent[2].Seconds()/n, "make-s")
-		b.ReportMetric(float64(spent[0])/float64(spent[2]), "x-make")
-		b.ReportMetric(float64(spent[1])/float64(spent[2]), "static-x-make")
+		b.ReportMetric(float64(spent[0])/float64(spent[2]), "release-x-make")
+		b.ReportMetric(float64(spent[1])/float64(spent[2]), "x-make")
 	})
 	for _, procs := range []string{"default", "1", "2"} {
 		b.Run("procs="+procs, func(b *testing.B) {
