@@ -13,9 +13,10 @@ all: build
 # nscheck with the helperbin tag. A plain `go build ./cmd/nscheck` works too,
 # its helpers execute a copy of nscheck with the helpers' packages
 # initialised first (internal/initorder; slower to start than the lean one).
+# nscheck with its lean helper embedded, static and stripped: see
+# internal/leanbuild, which the benchmarks and releases build through too.
 build:
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -o cmd/nscheck/nscheck-helper.bin ./internal/helperbin
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w" -tags helperbin -o $(BIN) ./cmd/nscheck
+	$(GO) run ./internal/leanbuild/build -go $(GO) -o $(BIN)
 
 # A release, VERSION=vX.Y.Z: a commit beside main (not on it) that adds the
 # lean helper for each architecture to cmd/nscheck/release, tagged VERSION,

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/nscheck/nscheck/internal/leanbuild"
 	"github.com/nscheck/nscheck/internal/release"
 	"github.com/nscheck/nscheck/internal/report"
 )
@@ -16,17 +16,9 @@ import (
 func TestBuiltWithEmbeddedHelper(t *testing.T) {
 	goBin := needRootBuild(t, "builds two binaries")
 	dir := t.TempDir()
-	helperBin := filepath.Join("nscheck-helper.bin") // next to the embed directive
 	bin := filepath.Join(dir, "nscheck")
-	for _, args := range [][]string{
-		{"build", "-o", helperBin, "github.com/nscheck/nscheck/internal/helperbin"},
-		{"build", "-tags", "helperbin", "-o", bin, "."},
-	} {
-		cmd := exec.Command(goBin, args...)
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go %v: %v\n%s", args, err, out)
-		}
+	if err := leanbuild.Nscheck(filepath.Join("..", ".."), bin, leanbuild.Options{Go: goBin}); err != nil {
+		t.Fatal(err)
 	}
 	out, err := exec.Command(bin, "version").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "embedded lean helper") {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/nscheck/nscheck/internal/kernelcache"
+	"github.com/nscheck/nscheck/internal/leanbuild"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/vm"
 )
@@ -41,10 +42,8 @@ func needMatrix(t *testing.T) map[vm.Arch][]kernelcache.Kernel {
 func staticNscheckFor(t *testing.T, arch vm.Arch) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nscheck-"+string(arch))
-	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+string(arch))
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build for %s: %v\n%s", arch, err, out)
+	if err := leanbuild.Build(".", bin, leanbuild.Options{Go: goTool(), GOARCH: string(arch)}, "."); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

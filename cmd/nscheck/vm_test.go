@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/nscheck/nscheck/internal/kernelcache"
+	"github.com/nscheck/nscheck/internal/leanbuild"
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/vm"
 )
@@ -86,10 +87,8 @@ func TestVersionLess(t *testing.T) {
 func staticNscheck(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "nscheck")
-	cmd := exec.Command(goTool(), "build", "-trimpath", "-o", bin, ".")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	if err := leanbuild.Build(".", bin, leanbuild.Options{Go: goTool()}, "."); err != nil {
+		t.Fatal(err)
 	}
 	return bin
 }

@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/nscheck/nscheck/helper"
 	"github.com/nscheck/nscheck/internal/kernelcache"
+	"github.com/nscheck/nscheck/internal/leanbuild"
 	"github.com/nscheck/nscheck/internal/nsfs"
 	"github.com/nscheck/nscheck/internal/release"
 	"github.com/nscheck/nscheck/internal/report"
@@ -39,6 +39,7 @@ func TestMain(m *testing.M) {
 func build(b *testing.B, what string) string {
 	b.Helper()
 	dir := b.TempDir()
+	root := filepath.Join("..", "..")
 	switch what {
 	case "install":
 		bin := filepath.Join(dir, "nscheck-"+what)
@@ -48,7 +49,6 @@ func build(b *testing.B, what string) string {
 		}
 		return bin
 	case "install-release":
-		root := filepath.Join("..", "..")
 		rel, err := release.Files(root, "v0.99.0")
 		if err != nil {
 			b.Fatal(err)
@@ -62,39 +62,18 @@ func build(b *testing.B, what string) string {
 		}
 		return bin
 	}
-	helperBin := filepath.Join(dir, "nscheck-helper")
-	goBuild(b, helperBin, "github.com/nscheck/nscheck/internal/helperbin")
 	if what == "helper" {
-		return helperBin
-	}
-	// The embed directive wants the helper next to cmd/nscheck's sources.
-	embedded := filepath.Join("..", "..", "cmd", "nscheck", "nscheck-helper.bin")
-	data, err := os.ReadFile(helperBin)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := os.WriteFile(embedded, data, 0o755); err != nil {
-		b.Fatal(err)
+		bin := filepath.Join(dir, "nscheck-helper")
+		if err := leanbuild.Helper(root, bin, leanbuild.Options{}); err != nil {
+			b.Fatal(err)
+		}
+		return bin
 	}
 	bin := filepath.Join(dir, "nscheck")
-	goBuild(b, bin, "-tags", "helperbin", "github.com/nscheck/nscheck/cmd/nscheck")
-	return bin
-}
-
-func goBuild(b *testing.B, out string, args ...string) {
-	b.Helper()
-	goBuildFor(b, runtime.GOARCH, out, args...)
-}
-
-// goBuildFor builds for GOARCH arch.
-func goBuildFor(b *testing.B, arch, out string, args ...string) {
-	b.Helper()
-	// The flags of `make build`: what users run.
-	cmd := exec.Command("go", append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, args...)...)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+arch)
-	if msg, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("go build %v: %v\n%s", args, err, msg)
+	if err := leanbuild.Nscheck(root, bin, leanbuild.Options{}); err != nil {
+		b.Fatal(err)
 	}
+	return bin
 }
 
 // unshareArgs are util-linux's flags for a namespace type; PID and time
@@ -249,7 +228,9 @@ func BenchmarkVM(b *testing.B) {
 			continue
 		}
 		bin := filepath.Join(b.TempDir(), "nscheck-"+k.arch)
-		goBuildFor(b, k.arch, bin, "github.com/nscheck/nscheck/cmd/nscheck")
+		if err := leanbuild.Build(filepath.Join("..", ".."), bin, leanbuild.Options{GOARCH: k.arch}, "./cmd/nscheck"); err != nil {
+			b.Fatal(err)
+		}
 		inits[k.arch] = bin
 	}
 	for _, k := range ks {

@@ -24,11 +24,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/nscheck/nscheck/internal/leanbuild"
 )
 
 // Dir is where in the module a release keeps its helpers and their version.
@@ -43,8 +44,8 @@ func helperFile(goarch string) string { return "helper-linux-" + goarch + ".gz" 
 
 // Files builds the lean helper of the module at root for each of Arches and
 // returns what goes into Dir for release version: each helper gzipped, and
-// the version. The helpers are built reproducibly (-trimpath, no VCS stamp),
-// so that the same sources and toolchain give the same bytes.
+// the version. The helpers are lean builds (internal/leanbuild) without the
+// VCS stamp, so that the same sources and toolchain give the same bytes.
 func Files(root, version string) (map[string][]byte, error) {
 	if !semver.IsValid(version) || semver.Canonical(version) != version || semver.Build(version) != "" {
 		return nil, fmt.Errorf("release version %q: want a canonical semantic version such as v1.2.3", version)
@@ -57,11 +58,8 @@ func Files(root, version string) (map[string][]byte, error) {
 	defer os.RemoveAll(tmp)
 	for _, arch := range Arches {
 		bin := filepath.Join(tmp, "helper-"+arch)
-		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, "./internal/helperbin")
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("build the %s lean helper: %w\n%s", arch, err, out)
+		if err := leanbuild.Helper(root, bin, leanbuild.Options{GOARCH: arch, Reproducible: true}); err != nil {
+			return nil, fmt.Errorf("release %s: the lean helper: %w", version, err)
 		}
 		data, err := os.ReadFile(bin)
 		if err != nil {
