@@ -215,7 +215,7 @@ func foreignProcMaps(attr *syscall.SysProcAttr) error {
 		return nil
 	}
 	return &Error{Op: SkipOp, Msg: "this helper's new user namespace would get its id maps from Go's os/exec, which writes them through /proc/<pid>, and " +
-		why + ", where that PID names another process (a helper maps its own user namespace only on amd64, without a time namespace or credentials)"}
+		why + ", where that PID names another process (a helper maps its own user namespace only without a time namespace or credentials, on amd64 and arm64)"}
 }
 
 // exec starts the helper with os/exec: credentials, id maps the parent
