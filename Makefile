@@ -9,12 +9,12 @@ PKGS := ./...
 
 all: build
 
-# nscheck embeds its lean helper (internal/helperbin): built first, then
-# nscheck with the helperbin tag. A plain `go build ./cmd/nscheck` works too,
-# its helpers execute a copy of nscheck with the helpers' packages
-# initialised first (internal/initorder; slower to start than the lean one).
-# nscheck with its lean helper embedded, static and stripped: see
-# internal/leanbuild, which the benchmarks and releases build through too.
+# nscheck embeds its lean helper (internal/helperbin), static and stripped:
+# internal/leanbuild builds the helper first, then nscheck with the
+# helperbin tag (the benchmarks and releases build through it too). A plain
+# `go build ./cmd/nscheck` works too, its helpers execute a copy of nscheck
+# with the helpers' packages initialised first (internal/initorder; slower
+# to start than the lean one).
 build:
 	$(GO) run ./internal/leanbuild/build -go $(GO) -o $(BIN)
 
