@@ -56,7 +56,8 @@ func goTool() string {
 }
 
 // assertWholeCatalog: every property of the catalog passed or skipped
-// with a reason, the run had no errors, and the report is of arch.
+// with a reason, those that need the guest's setup passed, the run had no
+// errors, and the report is of arch.
 func assertWholeCatalog(t *testing.T, r *report.Report, arch vm.Arch) {
 	t.Helper()
 	rel := r.Kernel.Release
@@ -69,6 +70,7 @@ func assertWholeCatalog(t *testing.T, r *report.Report, arch vm.Arch) {
 	if r.Summary.Passed == 0 {
 		t.Errorf("%s: nothing passed", rel)
 	}
+	assertGuestIsASystem(t, r)
 	for _, res := range r.Results {
 		switch {
 		case res.State == report.Failed:

@@ -1,7 +1,8 @@
 // Package guest is what nscheck does inside a virtual machine booted by
 // `nscheck vm`. As the init process (PID 1) it sets up the little system
-// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2, loopback up,
-// the kernel modules shipped in the initramfs), then starts itself again as
+// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2 and a named
+// cgroup v1 hierarchy, loopback up, the kernel modules shipped in the
+// initramfs), then starts itself again as
 // an ordinary child process that runs the whole catalog through
 // internal/runner: properties such as pid.kill-outside-esrch need the
 // observer not to be PID 1, and an init must reap the orphans the catalog
@@ -44,6 +45,15 @@ import (
 	"github.com/nscheck/nscheck/internal/report"
 	"github.com/nscheck/nscheck/internal/runner"
 	"github.com/nscheck/nscheck/internal/vm"
+)
+
+// The guest's cgroup v1 hierarchy, beside cgroup2: a named one, with no
+// controller (those stay with cgroup2), as hybrid hosts have. Without
+// one, cgroup.v1-release-agent (CVE-2022-0492) has nothing to mount and
+// skips on every kernel.
+const (
+	CgroupV1Dir     = "/run/cgroup-v1"
+	CgroupV1Options = "none,name=nscheck"
 )
 
 // Hostname is the guest's hostname (the kernel's default is "(none)").
@@ -280,6 +290,11 @@ func mountAll() error {
 	// cgroup2 for the cgroup properties; a kernel without it still runs the rest.
 	if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		logf("nscheck guest: mount cgroup2: %v", err)
+	}
+	if err := os.MkdirAll(CgroupV1Dir, 0o755); err != nil {
+		logf("nscheck guest: mkdir %s: %v", CgroupV1Dir, err)
+	} else if err := unix.Mount("cgroup", CgroupV1Dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, CgroupV1Options); err != nil {
+		logf("nscheck guest: mount the cgroup v1 hierarchy %s: %v", CgroupV1Options, err)
 	}
 	return nil
 }

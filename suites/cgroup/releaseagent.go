@@ -108,7 +108,7 @@ func v1Hierarchy() (options string, err error) {
 			"run nscheck from the root cgroup of a v1 hierarchy (e.g. on the host, not in a container)")
 	}
 	return "", prop.Unmet("no cgroup v1 hierarchy exists here (only the unified cgroup2 one): a user namespace can mount only an existing v1 hierarchy, so release_agent is out of its reach",
-		"nothing to fix; to exercise the check, boot with cgroup v1 hierarchies (systemd.unified_cgroup_hierarchy=0)")
+		"nothing to fix; to exercise the check, boot with cgroup v1 hierarchies (systemd.unified_cgroup_hierarchy=0), or run the kernel under `nscheck vm`, whose guest mounts one")
 }
 
 var v1Premise = prop.Premise{Key: "cgroup-v1-root", Why: "mounting an existing cgroup v1 hierarchy from a new cgroup namespace",
