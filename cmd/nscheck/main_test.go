@@ -188,6 +188,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"vm", "--kernel", "../../fixtures/sysvipc/msg", "--out", "x"},
 		{"vm", "--kernel", "../../fixtures/bzimage", "--out", "x"},
 		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--accel", "hvf"},
+		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--cgroup", "unified"},
 		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--out", "x", "--init", "/bin/sh"},
 		{"vm", "--modules", "../../fixtures/bzimage", "--kernel", "../../fixtures/bzimage", "--out", "x"},
 		{"vm", "--kernel", "../../fixtures/bzimage/debian-6.1.0-57-cloud-amd64.head", "--modules", "../../fixtures/sysvipc", "--out", "x"},

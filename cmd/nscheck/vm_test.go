@@ -150,6 +150,9 @@ func TestVM(t *testing.T) {
 		if r.VM != nil && r.VM.Entry != vm.EntryPVH {
 			t.Errorf("%s: booted by %q, want pvh (Debian's kernels have CONFIG_PVH)", r.Kernel.Release, r.VM.Entry)
 		}
+		if r.VM != nil && r.VM.Cgroup != vm.CgroupHybrid {
+			t.Errorf("%s: cgroup layout %q, want the default, %s", r.Kernel.Release, r.VM.Cgroup, vm.CgroupHybrid)
+		}
 		if r.VM != nil && strings.Join(r.VM.Modules, " ") != "veth" {
 			t.Errorf("%s: modules loaded %q, want veth (=m in Debian's cloud kernels)", r.Kernel.Release, r.VM.Modules)
 		}
@@ -198,6 +201,42 @@ func TestVM(t *testing.T) {
 			}
 		}
 		t.Log("user.unprivileged-create is not in this catalog yet: only the knob itself was checked")
+	})
+
+	// The other cgroup layouts, each a kind of host: what needs the missing
+	// hierarchy skips and says so, the rest passes.
+	t.Run("cgroup layouts", func(t *testing.T) {
+		for _, c := range []struct {
+			layout, skipped, reason string
+			passed                  []string
+		}{
+			{vm.CgroupV1, "cgroup.outside-relative cgroup.root-virtualized", "no cgroup2 hierarchy", []string{"cgroup.v1-release-agent", "cgroup.distinct-ns"}},
+			{vm.CgroupV2, "cgroup.v1-release-agent", "no cgroup v1 hierarchy", []string{"cgroup.outside-relative", "cgroup.root-virtualized", "cgroup.distinct-ns"}},
+		} {
+			dir := t.TempDir()
+			res := nscheck(t, "vm", "--init", init, "--kernel", k61, "--out", dir, "--cgroup", c.layout, "--label-filter", "ns:cgroup")
+			if res.code != 0 {
+				t.Fatalf("--cgroup %s: exit %d\n%s", c.layout, res.code, res.stderr)
+			}
+			r := readReport(t, filepath.Join(dir, reps[0].Kernel.Release+".json"))
+			if r.VM == nil || r.VM.Cgroup != c.layout {
+				t.Errorf("--cgroup %s: the report's vm section %+v", c.layout, r.VM)
+			}
+			byID := map[string]report.Result{}
+			for _, res := range r.Results {
+				byID[res.ID] = res
+			}
+			for _, id := range strings.Fields(c.skipped) {
+				if res := byID[id]; res.State != report.Skipped || !strings.Contains(res.Reason, c.reason) {
+					t.Errorf("--cgroup %s: %s %s (%s), want skipped: %s", c.layout, id, res.State, res.Reason, c.reason)
+				}
+			}
+			for _, id := range c.passed {
+				if res := byID[id]; res.State != report.Passed || res.Control != "detected" {
+					t.Errorf("--cgroup %s: %s %s, control %s (%s), want passed", c.layout, id, res.State, res.Control, res.Reason)
+				}
+			}
+		}
 	})
 
 	t.Run("panic", func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package guest is what nscheck does inside a virtual machine booted by
 // `nscheck vm`. As the init process (PID 1) it sets up the little system
-// the catalog needs (devtmpfs, proc, sysfs, tmpfs, cgroup2 and a named
-// cgroup v1 hierarchy, loopback up, the kernel modules shipped in the
+// the catalog needs (devtmpfs, proc, sysfs, tmpfs, the cgroup layout
+// nscheck vm asked for, loopback up, the kernel modules shipped in the
 // initramfs), then starts itself again as
 // an ordinary child process that runs the whole catalog through
 // internal/runner: properties such as pid.kill-outside-esrch need the
@@ -47,10 +47,10 @@ import (
 	"github.com/nscheck/nscheck/internal/vm"
 )
 
-// The guest's cgroup v1 hierarchy, beside cgroup2: a named one, with no
-// controller (those stay with cgroup2), as hybrid hosts have. Without
-// one, cgroup.v1-release-agent (CVE-2022-0492) has nothing to mount and
-// skips on every kernel.
+// The named cgroup v1 hierarchy of the hybrid layout (vm.CgroupHybrid),
+// beside cgroup2, with no controller (those stay with cgroup2), as hybrid
+// hosts have. Without one, cgroup.v1-release-agent (CVE-2022-0492) has
+// nothing to mount and skips.
 const (
 	CgroupV1Dir     = "/run/cgroup-v1"
 	CgroupV1Options = "none,name=nscheck"
@@ -185,6 +185,7 @@ func initMain() (*os.File, error) {
 	rep.Errors = append(rep.Errors, errs...)
 	rep.VM = describe()
 	rep.VM.Modules = loaded
+	rep.VM.Cgroup = cgroupLayout()
 	if data, err = json.Marshal(rep); err != nil {
 		return ch, fmt.Errorf("encode the report: %w", err)
 	}
@@ -287,16 +288,63 @@ func mountAll() error {
 			return fmt.Errorf("mount %s on %s: %w", m.fstype, m.dst, err)
 		}
 	}
-	// cgroup2 for the cgroup properties; a kernel without it still runs the rest.
-	if err := unix.Mount("cgroup2", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
-		logf("nscheck guest: mount cgroup2: %v", err)
-	}
-	if err := os.MkdirAll(CgroupV1Dir, 0o755); err != nil {
-		logf("nscheck guest: mkdir %s: %v", CgroupV1Dir, err)
-	} else if err := unix.Mount("cgroup", CgroupV1Dir, "cgroup", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, CgroupV1Options); err != nil {
-		logf("nscheck guest: mount the cgroup v1 hierarchy %s: %v", CgroupV1Options, err)
-	}
+	mountCgroups(cgroupLayout())
 	return nil
+}
+
+// cgroupLayout is the layout `nscheck vm --cgroup` asked for (one it does
+// not know, which only --append can give, is the default).
+func cgroupLayout() string {
+	switch l := os.Getenv(vm.CgroupEnv); l {
+	case vm.CgroupV2, vm.CgroupV1:
+		return l
+	case "", vm.CgroupHybrid:
+	default:
+		logf("nscheck guest: %s=%q: not a cgroup layout, using %s", vm.CgroupEnv, l, vm.CgroupHybrid)
+	}
+	return vm.CgroupHybrid
+}
+
+// mountCgroups mounts the cgroup file systems of layout (see vm.CgroupHybrid).
+// What a kernel lacks is logged, and the properties that need it skip.
+func mountCgroups(layout string) {
+	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	mount := func(fstype, dir, options string) {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			logf("nscheck guest: mkdir %s: %v", dir, err)
+		} else if err := unix.Mount(fstype, dir, fstype, flags, options); err != nil {
+			logf("nscheck guest: mount %s -o %q on %s: %v", fstype, options, dir, err)
+		}
+	}
+	if layout != vm.CgroupV1 {
+		mount("cgroup2", "/sys/fs/cgroup", "")
+		if layout == vm.CgroupHybrid {
+			mount("cgroup", CgroupV1Dir, CgroupV1Options)
+		}
+		return
+	}
+	mount("tmpfs", "/sys/fs/cgroup", "mode=755")
+	for _, c := range v1Controllers() {
+		mount("cgroup", "/sys/fs/cgroup/"+c, c)
+	}
+	mount("cgroup", "/sys/fs/cgroup/systemd", "none,name=systemd")
+}
+
+// v1Controllers lists the enabled controllers of /proc/cgroups.
+func v1Controllers() []string {
+	b, err := os.ReadFile("/proc/cgroups")
+	if err != nil {
+		logf("nscheck guest: %v", err)
+		return nil
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		// #subsys_name hierarchy num_cgroups enabled
+		if f := strings.Fields(l); len(f) == 4 && !strings.HasPrefix(f[0], "#") && f[3] == "1" {
+			out = append(out, f[0])
+		}
+	}
+	return out
 }
 
 // openChannel opens the report UART in raw mode: 8 bits, no newline or

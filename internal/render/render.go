@@ -111,7 +111,9 @@ func NewGrid(reports []*report.Report) Grid {
 // reports come from one host (or from VMs), the host when they share one
 // kernel, else host/release; prefixed with the architecture when the
 // reports span several (aarch64/6.12.117+deb13-cloud-arm64: arch x
-// kernel); repeated labels get "#2", "#3".
+// kernel); suffixed with the guest's cgroup layout when guests of several
+// layouts are compared ("6.1.0-57-cloud-amd64 (cgroup v1)"); repeated
+// labels get "#2", "#3".
 func ColumnNames(reps []*report.Report) []string {
 	sameHost, sameKernel := true, true
 	for _, r := range reps[min(1, len(reps)):] {
@@ -122,6 +124,14 @@ func ColumnNames(reps []*report.Report) []string {
 	for _, r := range reps {
 		if r.Kernel.Machine != "" {
 			machines[r.Kernel.Machine] = true
+		}
+	}
+	// The cgroup layouts of guests (nscheck vm --cgroup), named when they
+	// differ: the same kernel booted as two kinds of host.
+	layouts := map[string]bool{}
+	for _, r := range reps {
+		if r.VM != nil && r.VM.Cgroup != "" {
+			layouts[r.VM.Cgroup] = true
 		}
 	}
 	out := make([]string, len(reps))
@@ -140,6 +150,9 @@ func ColumnNames(reps []*report.Report) []string {
 		}
 		if len(machines) > 1 && r.Kernel.Machine != "" {
 			out[i] = r.Kernel.Machine + "/" + out[i]
+		}
+		if len(layouts) > 1 && r.VM != nil && r.VM.Cgroup != "" {
+			out[i] += " (cgroup " + r.VM.Cgroup + ")"
 		}
 		seen[out[i]]++
 		if n := seen[out[i]]; n > 1 {

@@ -87,6 +87,9 @@ type VM struct {
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// Modules are the kernel modules the guest loaded from the initramfs.
 	Modules []string `json:"modules,omitempty"`
+	// Cgroup is the cgroup layout the guest's init mounted: "hybrid", "v2"
+	// or "v1" (nscheck vm --cgroup).
+	Cgroup string `json:"cgroup,omitempty"`
 	// BootMS is the time from starting QEMU to init answering; TotalMS to
 	// the report (and power-off).
 	BootMS  int64 `json:"boot_ms,omitempty"`

@@ -39,6 +39,8 @@ type Config struct {
 	Append string
 	// LabelFilter selects the properties the guest runs ("" for all).
 	LabelFilter string
+	// Cgroup is how the guest mounts cgroups (CgroupHybrid when "").
+	Cgroup string
 	// MemoryMB is the guest's memory.
 	MemoryMB int
 	// CPUs is the number of virtual CPUs.
@@ -91,11 +93,30 @@ func (c Config) Cmdline() string {
 	if c.LabelFilter != "" {
 		line += " " + LabelsEnv + "=" + base64.RawURLEncoding.EncodeToString([]byte(c.LabelFilter))
 	}
+	if c.Cgroup != "" && c.Cgroup != CgroupHybrid {
+		line += " " + CgroupEnv + "=" + c.Cgroup
+	}
 	if a := strings.TrimSpace(c.Append); a != "" {
 		line += " " + a
 	}
 	return line
 }
+
+// The cgroup layouts of the guest (nscheck vm --cgroup), each that of a
+// kind of host: CgroupHybrid, the default, is cgroup2 at /sys/fs/cgroup
+// with a named v1 hierarchy beside it (no controllers), the one the
+// CVE-2022-0492 check mounts; CgroupV2 is cgroup2 alone, as on a
+// distribution of the last years; CgroupV1 is a legacy host's (RHEL 8,
+// Ubuntu 20.04): every controller on a v1 hierarchy of its own under a
+// tmpfs at /sys/fs/cgroup, a name=systemd one, and no cgroup2.
+const (
+	CgroupHybrid = "hybrid"
+	CgroupV2     = "v2"
+	CgroupV1     = "v1"
+)
+
+// CgroupEnv carries a layout other than CgroupHybrid to the guest's init.
+const CgroupEnv = "NSCHECK_VM_CGROUP"
 
 // DecodeLabels is the guest's side of LabelsEnv.
 func DecodeLabels(v string) (string, error) {
@@ -229,6 +250,11 @@ func (c Config) Validate() error {
 	}
 	if strings.ContainsAny(c.Append, "\n\x00") {
 		return errors.New("--append: must be one line")
+	}
+	switch c.Cgroup {
+	case "", CgroupHybrid, CgroupV2, CgroupV1:
+	default:
+		return fmt.Errorf("--cgroup %q: want %s, %s or %s", c.Cgroup, CgroupHybrid, CgroupV2, CgroupV1)
 	}
 	if strings.ContainsAny(c.CPU, " \t\n\x00") {
 		return fmt.Errorf("--cpu %q: a QEMU CPU model with its features, e.g. max or qemu64,+rdrand", c.CPU)

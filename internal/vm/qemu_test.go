@@ -94,6 +94,31 @@ func TestValidate(t *testing.T) {
 	if err := (Config{MemoryMB: 256, CPU: "max -smp 8"}).Validate(); err == nil || !strings.Contains(err.Error(), "--cpu") {
 		t.Errorf("a --cpu with spaces: %v", err)
 	}
+	for _, l := range []string{"", CgroupHybrid, CgroupV2, CgroupV1} {
+		if err := (Config{MemoryMB: 256, Cgroup: l}).Validate(); err != nil {
+			t.Errorf("--cgroup %q: %v", l, err)
+		}
+	}
+	if err := (Config{MemoryMB: 256, Cgroup: "unified"}).Validate(); err == nil || !strings.Contains(err.Error(), "--cgroup") {
+		t.Errorf("--cgroup unified: %v", err)
+	}
+}
+
+// TestCgroupCmdline: the default layout adds nothing to the command line,
+// the others name themselves to init.
+func TestCgroupCmdline(t *testing.T) {
+	for l, want := range map[string]string{"": "", CgroupHybrid: "", CgroupV2: CgroupEnv + "=v2", CgroupV1: CgroupEnv + "=v1"} {
+		line := Config{Cgroup: l}.Cmdline()
+		got := ""
+		for _, f := range strings.Fields(line) {
+			if strings.HasPrefix(f, CgroupEnv+"=") {
+				got = f
+			}
+		}
+		if got != want {
+			t.Errorf("--cgroup %q: cmdline %q, want %q in it", l, line, want)
+		}
+	}
 }
 
 func TestChooseAccel(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/nscheck/nscheck/internal/nsfs"
+	"github.com/nscheck/nscheck/internal/vm"
 )
 
 // RootlessUID is the unprivileged user the rootless environments run as
@@ -129,5 +130,7 @@ func VMs(deb, bare, release string) []Env {
 			What: "QEMU guest, Debian " + release + " with kernel.unprivileged_userns_clone=0"},
 		{Name: "vm-no-modules", Group: "vm", Kind: KindVM, Kernel: bare,
 			What: "QEMU guest, Debian " + release + " booted as a bare bzImage without its modules (no veth)"},
+		{Name: "vm-cgroup-v1", Group: "vm", Kind: KindVM, Kernel: deb, Cgroup: vm.CgroupV1,
+			What: "QEMU guest, Debian " + release + " laid out as a legacy cgroup v1 host (each controller on a v1 hierarchy, no cgroup2)"},
 	}
 }

@@ -149,6 +149,9 @@ func (r *Runner) runVM(ctx context.Context, o *Outcome) {
 	if o.Env.Append != "" {
 		argv = append(argv, "--append", o.Env.Append)
 	}
+	if o.Env.Cgroup != "" {
+		argv = append(argv, "--cgroup", o.Env.Cgroup)
+	}
 	_, stderr, code, err := run(ctx, argv, nil)
 	o.RunExit, o.Stderr = code, tail(stderr)
 	if err != nil {

@@ -55,8 +55,9 @@ type Env struct {
 	Prefix []string
 	// Env are extra environment variables for the process (KindExec).
 	Env []string
-	// Kernel and Append are the guest of a KindVM environment.
-	Kernel, Append string
+	// Kernel, Append and Cgroup (nscheck vm --cgroup, "" for the default)
+	// are the guest of a KindVM environment.
+	Kernel, Append, Cgroup string
 	// MayNotStart marks an environment this machine may be unable to
 	// create at all (docker --privileged needs CAP_SYS_RESOURCE): its
 	// failure to start is recorded, not a violation.
@@ -79,7 +80,7 @@ const (
 	KindExec Kind = iota
 	// KindDocker runs docker run Prefix IMAGE args.
 	KindDocker
-	// KindVM runs nscheck vm with Kernel and Append; the guest takes the
+	// KindVM runs nscheck vm with Kernel, Append and Cgroup; the guest takes the
 	// diagnosis itself, after its run (it has no separate env command).
 	KindVM
 )
