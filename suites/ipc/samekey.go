@@ -12,7 +12,7 @@ import (
 )
 
 // twinCreated is a sibling's handshake: whether its exclusive create of
-// the shared key worked.
+// the shared key worked, and when it did not, the EEXIST that says why.
 type twinCreated struct {
 	HostNS  bool   `json:"host_ns,omitempty"`
 	Created bool   `json:"created"`
@@ -33,8 +33,11 @@ func twin(a createArgs) (any, error) {
 		hs.HostNS = true
 	case err == nil:
 		hs.Created = true
-	case helper.Errno(err) != 0:
-		hs.Err = unix.ErrnoName(helper.Errno(err))
+	case helper.Errno(err) == unix.EEXIST:
+		// The one refusal that says the key is taken in this namespace.
+		// Any other error (msgget's ENOSPC, a /proc/sysvipc that cannot
+		// be read after the create) is no evidence about the sibling.
+		hs.Err = unix.ErrnoName(unix.EEXIST)
 	default:
 		return nil, err
 	}
