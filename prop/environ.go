@@ -15,12 +15,16 @@ import (
 // caller's environment, which checks read through (/proc/<pid>/...) or use
 // (a directory to mount on, 127.0.0.1), not what they assert.
 
-// OwnProc is the premise every property has: /proc is of nscheck's own PID
-// namespace. Checks read their helpers through /proc/<pid>/...; a /proc
-// mounted in an ancestor PID namespace (unshare --pid without --mount-proc)
-// shows other processes under those numbers, or none, and every such read
-// would be a harness error or, worse, evidence about the wrong process.
-var OwnProc = Premise{Key: "proc", Why: "reading helpers through /proc/<pid>", Probe: func(context.Context) error {
+// OwnProc is the premise every property has: /proc is a whole proc of
+// nscheck's own PID namespace. Checks read their helpers through
+// /proc/<pid>/...; a /proc mounted in an ancestor PID namespace (unshare
+// --pid without --mount-proc) shows other processes under those numbers,
+// or none, and every such read would be a harness error or, worse,
+// evidence about the wrong process. One mounted with subset=pid (a
+// hardened systemd service's) lacks /proc/sys, /proc/sysvipc and the
+// rest that checks read besides the process directories: their reads
+// would fail, or a check would take the missing file for evidence.
+var OwnProc = Premise{Key: "proc", Why: "reading helpers and the kernel's state through /proc", Probe: func(context.Context) error {
 	return ProcUnmet()
 }}
 
@@ -28,8 +32,12 @@ var OwnProc = Premise{Key: "proc", Why: "reading helpers through /proc/<pid>", P
 const ProcFix = "mount a proc for nscheck's PID namespace: run it with unshare --mount-proc (or unshare --pid --fork --mount-proc), " +
 	"or keep CAP_SYS_ADMIN over its mount and PID namespaces so that `nscheck run` mounts its own"
 
-// ProcUnmet says whether /proc shows this process under its own PID (nil),
-// or what is wrong with it (an *UnmetError).
+// ProcSubsetFix is how to give nscheck a whole /proc.
+const ProcSubsetFix = "give nscheck the whole /proc (systemd: ProcSubset=all, the default), " +
+	"or keep CAP_SYS_ADMIN over its mount namespace so that `nscheck run` mounts a proc of its own"
+
+// ProcUnmet says whether /proc is a whole proc that shows this process
+// under its own PID (nil), or what is wrong with it (an *UnmetError).
 func ProcUnmet() error {
 	why, err := procfile.Foreign()
 	if err != nil {
@@ -37,6 +45,12 @@ func ProcUnmet() error {
 	}
 	if why != "" {
 		return Unmet(why, ProcFix)
+	}
+	if why, err = procfile.Partial(); err != nil {
+		return err
+	}
+	if why != "" {
+		return Unmet(why, ProcSubsetFix)
 	}
 	return nil
 }

@@ -52,6 +52,8 @@ func TestNarrowEnvironmentsSkipNamedAndEnvPredictsThem(t *testing.T) {
 	}
 	stale := []string{"unshare", "--user", "--map-root-user", "--mount", "--pid", "--fork"}
 	noSysAdmin := []string{"setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"}
+	subset := []string{"unshare", "--mount", "--propagation", "private", "--",
+		"sh", "-c", `mount -t proc -o hidepid=invisible,subset=pid proc /proc && exec "$@"`, "sh"}
 	for _, e := range []narrowEnv{
 		{
 			// unshare --pid without --mount-proc: nscheck mounts its own.
@@ -63,6 +65,18 @@ func TestNarrowEnvironmentsSkipNamedAndEnvPredictsThem(t *testing.T) {
 			name: "stale-proc-no-cap-sys-admin", wrap: append(slices.Clone(stale), noSysAdmin...),
 			runError: "unshare --mount-proc", code: exitFail,
 			skips: map[string]string{"cgroup.root-virtualized": "/proc belongs to another PID namespace", "pid.child-is-init": "/proc belongs to another PID namespace"},
+		},
+		{
+			// A hardened systemd service's /proc (ProcSubset=pid): nscheck
+			// mounts a whole one of its own ...
+			name: "proc-subset-pid", wrap: subset,
+			passes: []string{"ipc.sysv-msgq-invisible", "ipc.same-key-independent", "time.monotonic-offset", "user.caps-inside-only", "uts.proc-hostname-local"},
+		},
+		{
+			// ... and cannot: one run error, every property skipped.
+			name: "proc-subset-pid-no-cap-sys-admin", wrap: append(slices.Clone(subset), noSysAdmin...),
+			runError: "ProcSubset=all", code: exitFail,
+			skips: map[string]string{"ipc.sysv-msgq-invisible": "subset=pid", "uts.hostname-local": "subset=pid"},
 		},
 		{
 			name:   "net-ns-lo-down",

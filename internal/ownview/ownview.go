@@ -1,6 +1,7 @@
 // Package ownview gives `nscheck run` and `nscheck env` the view of the
 // system their checks need when the caller's is wrong for them: a /proc of
-// another PID namespace (unshare --pid without --mount-proc), or no
+// another PID namespace (unshare --pid without --mount-proc), a /proc with
+// only its process directories (subset=pid: systemd's ProcSubset=pid), or no
 // writable scratch space (a container image without /tmp, a read-only
 // root). nscheck then re-executes itself in a mount namespace of its own,
 // checks by nsfs identity that it really is a new one before it touches

@@ -66,3 +66,42 @@ func Cgroup2Dir(path string, mounts []*mountinfo.Info) (dir string, ok bool) {
 	}
 	return "", false
 }
+
+// Partial says why the proc on /proc is not the whole of it, or "" when it
+// is: one mounted with subset=pid (systemd's ProcSubset=pid) has only the
+// process directories, without /proc/sys, /proc/sysvipc or /proc/uptime,
+// which checks read. The topmost mount on /proc decides; err is a failure
+// to read /proc/self/mountinfo.
+func Partial() (why string, err error) {
+	mounts, err := Mounts(0)
+	if err != nil {
+		return "", err
+	}
+	return PartialIn(mounts), nil
+}
+
+// PartialIn is Partial on a parsed mount table.
+func PartialIn(mounts []*mountinfo.Info) string {
+	for i := len(mounts) - 1; i >= 0; i-- {
+		m := mounts[i]
+		if m.Mountpoint != "/proc" {
+			continue
+		}
+		if m.FSType == "proc" && hasSuperOption(m, "subset=pid") {
+			return "/proc is mounted with subset=pid (as systemd's ProcSubset=pid does): it has only the process directories, " +
+				"not /proc/sys, /proc/sysvipc or /proc/uptime, which checks read"
+		}
+		return ""
+	}
+	return ""
+}
+
+// hasSuperOption reports whether opt is among the superblock options of m.
+func hasSuperOption(m *mountinfo.Info, opt string) bool {
+	for o := range strings.SplitSeq(m.VFSOptions, ",") {
+		if o == opt {
+			return true
+		}
+	}
+	return false
+}

@@ -104,3 +104,27 @@ func TestCgroup2Dir(t *testing.T) {
 		t.Errorf("no cgroup2 mount, yet %q", got)
 	}
 }
+
+// TestPartialIn: the topmost proc on /proc decides whether the view is
+// partial.
+func TestPartialIn(t *testing.T) {
+	for name, partial := range map[string]bool{
+		"mountinfo-proc-subset": true, "mountinfo-proc-subset-covered": false, "mountinfo-lab": false,
+	} {
+		ms, err := mountinfo.GetMountsFromReader(strings.NewReader(readFixture(t, name)), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if why := PartialIn(ms); (why != "") != partial || (partial && !strings.Contains(why, "subset=pid")) {
+			t.Errorf("%s: PartialIn = %q, want partial %v", name, why, partial)
+		}
+	}
+}
+
+// TestPartialLive: the test's own /proc is whole (the zoo's
+// proc-subset-pid environments run nscheck where it is not).
+func TestPartialLive(t *testing.T) {
+	if why, err := Partial(); err != nil || why != "" {
+		t.Fatalf("Partial() = %q, %v on the test's own /proc", why, err)
+	}
+}

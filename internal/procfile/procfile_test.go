@@ -25,6 +25,11 @@ import (
 //     unbindable mounts and a mount point with a space;
 //   - mountinfo-chroot: /proc/<pid>/mountinfo of a process chrooted inside
 //     that lab, whose slave's master lies outside its root (propagate_from);
+//   - mountinfo-proc-subset: /proc/self/mountinfo in a private mount
+//     namespace with proc mounted on /proc hidepid=invisible,subset=pid (as
+//     systemd's ProtectProc=invisible and ProcSubset=pid do);
+//     mountinfo-proc-subset-covered: the same with a whole proc mounted on
+//     top of it;
 //   - net-tcp, net-unix, net-dev: /proc/self/net/* in a new network
 //     namespace with lo up, a veth pair, a TCP listener on 127.0.0.1:40001
 //     and a connection to it, and unix sockets: abstract, with a NUL in the

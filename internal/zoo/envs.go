@@ -19,8 +19,9 @@ const SeccompEnvVar = "NSCHECK_ZOO_SECCOMP"
 
 // Host lists the environments entered from this host's root shell: the
 // baseline, one per capability (caps is `setpriv --list-caps`), nested
-// namespaces, rootless, seccomp (launcher is the program that installs the
-// filter, see SeccompEnvVar) and each namespace type limited to zero.
+// namespaces, a hardened service's /proc, rootless, seccomp (launcher is
+// the program that installs the filter, see SeccompEnvVar) and each
+// namespace type limited to zero.
 func Host(caps []string, launcher string) []Env {
 	envs := []Env{{Name: "root", Group: "root", What: "root shell of the host, every capability root has here"}}
 	for _, c := range caps {
@@ -40,6 +41,25 @@ func Host(caps []string, launcher string) []Env {
 				envs = append(envs, nested(rootless, net, proc))
 			}
 		}
+	}
+	// /proc as a hardened systemd service sees it (ProtectProc=invisible,
+	// ProcSubset=pid): a proc instance of its own, in a mount namespace of
+	// its own, that shows only the processes it may ptrace and nothing but
+	// the pid directories (no /proc/sys, /proc/net, /proc/cgroups ...).
+	for _, rootless := range []bool{false, true} {
+		e := Env{Name: "proc-subset-pid", Group: "nested",
+			What: "root in a mount namespace whose /proc is a proc of its own mounted hidepid=invisible,subset=pid (systemd's ProtectProc=invisible, ProcSubset=pid)",
+			Prefix: []string{"unshare", "--mount", "--propagation", "private", "--",
+				"sh", "-c", `mount -t proc -o hidepid=invisible,subset=pid proc /proc && exec "$@"`, "sh"}}
+		if rootless {
+			e.Name += "-rootless"
+			e.What = strings.Replace(e.What, "root in", "uid "+RootlessUID+" in", 1)
+			e.Prefix = append(e.Prefix, "setpriv", "--reuid="+RootlessUID, "--regid="+RootlessUID, "--clear-groups")
+			// No CAP_SYS_ADMIN to mount a whole proc of its own: every
+			// property skips, and the run says why once.
+			e.Refusal = "/proc is mounted with subset=pid"
+		}
+		envs = append(envs, e)
 	}
 	for _, e := range []string{"EPERM", "ENOSYS"} {
 		envs = append(envs, Env{
