@@ -140,7 +140,7 @@ func Diagnose(ctx context.Context, o Options) (*Diagnosis, error) {
 	}
 	d := &Diagnosis{
 		Kernel: report.ThisKernel(), Config: ci, Cmdline: f.cmdline, LSM: f.lsm, Self: f.self,
-		Cgroup: cgroupVersion(),
+		Cgroup: cgroupView(),
 	}
 	for _, name := range append(append([]string{}, nsKnobNames()...), knobUnprivClone, knobAARestrict, knobAAComplain, knobAAForce, knobAAUnconfined) {
 		d.Knobs = append(d.Knobs, f.knobs[name])

@@ -280,6 +280,35 @@ func containerSigns() []string {
 	return out
 }
 
+// cgroupView is how cgroups are mounted at /sys/fs/cgroup, with the v1
+// hierarchies this process is in besides cgroup2 (a named one, as
+// nscheck vm's hybrid guest has, is mounted elsewhere).
+func cgroupView() string {
+	cgs, err := procfile.ReadCgroups(0)
+	if err != nil {
+		return cgroupVersion()
+	}
+	return withV1(cgroupVersion(), cgs)
+}
+
+// withV1 adds to version "v2" the v1 hierarchies of cgs.
+func withV1(version string, cgs []procfile.Cgroup) string {
+	if version != "v2" {
+		return version
+	}
+	var v1 []string
+	for _, c := range cgs {
+		if c.HierarchyID != 0 && c.Controllers != "" {
+			v1 = append(v1, c.Controllers)
+		}
+	}
+	if len(v1) == 0 {
+		return version
+	}
+	sort.Strings(v1)
+	return version + ", and cgroup v1 hierarchies: " + strings.Join(v1, " ")
+}
+
 // cgroupVersion says how cgroups are mounted at /sys/fs/cgroup.
 func cgroupVersion() string {
 	var st unix.Statfs_t

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nscheck/nscheck/internal/procfile"
 )
 
 func procFixture(t testing.TB, name string) []byte {
@@ -151,4 +153,27 @@ func FuzzParseSysctl(f *testing.F) {
 			t.Fatalf("parseSysctl(%q) = %q", data, s)
 		}
 	})
+}
+
+// TestWithV1: cgroup2 at /sys/fs/cgroup says which v1 hierarchies this
+// process is in besides it (nscheck vm's hybrid guest); other views stay
+// as they are.
+func TestWithV1(t *testing.T) {
+	v2 := procfile.Cgroup{HierarchyID: 0, Path: "/"}
+	named := procfile.Cgroup{HierarchyID: 1, Controllers: "name=nscheck", Path: "/"}
+	pids := procfile.Cgroup{HierarchyID: 2, Controllers: "pids", Path: "/"}
+	for _, c := range []struct {
+		version string
+		cgs     []procfile.Cgroup
+		want    string
+	}{
+		{"v2", []procfile.Cgroup{v2}, "v2"},
+		{"v2", []procfile.Cgroup{named, v2}, "v2, and cgroup v1 hierarchies: name=nscheck"},
+		{"v2", []procfile.Cgroup{pids, named, v2}, "v2, and cgroup v1 hierarchies: name=nscheck pids"},
+		{"v1", []procfile.Cgroup{pids, named}, "v1"},
+	} {
+		if got := withV1(c.version, c.cgs); got != c.want {
+			t.Errorf("withV1(%q, %v) = %q, want %q", c.version, c.cgs, got, c.want)
+		}
+	}
 }
