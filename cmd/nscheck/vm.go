@@ -39,7 +39,7 @@ func (f modulesFlag) Set(v string) error {
 
 // vmCmd parses the flags of `nscheck vm`; internal/vm boots.
 func vmCmd(args []string) int {
-	fs := newFlags("vm", "vm --kernel PATH [--modules PATH ...] [--kernel PATH ...] --out DIR [--arch amd64|arm64] [--append ARGS] [--accel auto|tcg|kvm] [--cgroup hybrid|v2|v1] [--label-filter EXPR]")
+	fs := newFlags("vm", "vm --kernel PATH [--modules PATH ...] [--kernel PATH ...] --out DIR [--arch amd64|arm64] [--append ARGS] [--accel auto|tcg|kvm] [--cgroup v2+named|v2|hybrid|v1] [--label-filter EXPR]")
 	src := &sourcesFlag{}
 	fs.Var(kernelFlag{src}, "kernel", "a kernel to boot: a bzImage or arm64 Image, a kernel package (.deb, .rpm, .pkg.tar.zst) or a directory in the boot/vmlinuz-<release> or usr/lib/modules/<release>/vmlinuz layout (repeatable)")
 	fs.Var(modulesFlag{src}, "modules", "a package or directory with the modules of the --kernel before it, e.g. Debian's linux-modules-<release> or Fedora's kernel-modules (repeatable)")
@@ -52,7 +52,7 @@ func vmCmd(args []string) int {
 	accel := fs.String("accel", vm.AccelAuto, "QEMU accelerator: auto (KVM if it works, else TCG), tcg or kvm")
 	arch := fs.String("arch", "", "the kernels' architecture, amd64 or arm64 (default: what the first kernel is); it picks QEMU and the machine")
 	qemu := fs.String("qemu", "", "the QEMU binary (default: qemu-system-x86_64, qemu-system-aarch64 for arm64)")
-	cgroup := fs.String("cgroup", vm.CgroupHybrid, "the guest's cgroup `LAYOUT`: hybrid (cgroup2 and a named v1 hierarchy, which the CVE-2022-0492 check needs), v2 (cgroup2 only) or v1 (a legacy host: each controller on a v1 hierarchy, no cgroup2)")
+	cgroup := fs.String("cgroup", vm.CgroupNamed, "the guest's cgroup `LAYOUT`: v2+named (cgroup2 and a named v1 hierarchy, which the CVE-2022-0492 check needs), v2 (cgroup2 only), hybrid (systemd's: controllers on v1 hierarchies, cgroup2 at /sys/fs/cgroup/unified) or v1 (a legacy host: controllers on v1 hierarchies, no cgroup2)")
 	labels := fs.String("label-filter", "", "run only the properties whose labels match `EXPR` in the guest (as for run)")
 	pvh := fs.Bool("pvh", true, "boot the uncompressed kernel (unpacked here from the bzImage) through its PVH entry point when it has one: the same kernel without its self-decompression, about 2s less per boot under TCG; --pvh=false boots the bzImage as a boot loader would")
 	initBin := fs.String("init", "", "the static nscheck binary to run as the guest's /init (default: this nscheck, which must be statically linked and of the guest's architecture)")

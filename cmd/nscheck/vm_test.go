@@ -150,8 +150,8 @@ func TestVM(t *testing.T) {
 		if r.VM != nil && r.VM.Entry != vm.EntryPVH {
 			t.Errorf("%s: booted by %q, want pvh (Debian's kernels have CONFIG_PVH)", r.Kernel.Release, r.VM.Entry)
 		}
-		if r.VM != nil && r.VM.Cgroup != vm.CgroupHybrid {
-			t.Errorf("%s: cgroup layout %q, want the default, %s", r.Kernel.Release, r.VM.Cgroup, vm.CgroupHybrid)
+		if r.VM != nil && r.VM.Cgroup != vm.CgroupNamed {
+			t.Errorf("%s: cgroup layout %q, want the default, %s", r.Kernel.Release, r.VM.Cgroup, vm.CgroupNamed)
 		}
 		if r.VM != nil && strings.Join(r.VM.Modules, " ") != "veth" {
 			t.Errorf("%s: modules loaded %q, want veth (=m in Debian's cloud kernels)", r.Kernel.Release, r.VM.Modules)
@@ -212,6 +212,7 @@ func TestVM(t *testing.T) {
 		}{
 			{vm.CgroupV1, "cgroup.outside-relative cgroup.root-virtualized", "no cgroup2 hierarchy", []string{"cgroup.v1-release-agent", "cgroup.distinct-ns"}},
 			{vm.CgroupV2, "cgroup.v1-release-agent", "no cgroup v1 hierarchy", []string{"cgroup.outside-relative", "cgroup.root-virtualized", "cgroup.distinct-ns"}},
+			{vm.CgroupHybrid, "", "", []string{"cgroup.v1-release-agent", "cgroup.outside-relative", "cgroup.root-virtualized", "cgroup.distinct-ns"}},
 		} {
 			dir := t.TempDir()
 			res := nscheck(t, "vm", "--init", init, "--kernel", k61, "--out", dir, "--cgroup", c.layout, "--label-filter", "ns:cgroup")

@@ -282,7 +282,7 @@ func containerSigns() []string {
 
 // cgroupView is how cgroups are mounted at /sys/fs/cgroup, with the v1
 // hierarchies this process is in besides cgroup2 (a named one, as
-// nscheck vm's hybrid guest has, is mounted elsewhere).
+// nscheck vm's default guest has, is mounted elsewhere).
 func cgroupView() string {
 	cgs, err := procfile.ReadCgroups(0)
 	if err != nil {

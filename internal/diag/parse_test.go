@@ -156,7 +156,7 @@ func FuzzParseSysctl(f *testing.F) {
 }
 
 // TestWithV1: cgroup2 at /sys/fs/cgroup says which v1 hierarchies this
-// process is in besides it (nscheck vm's hybrid guest); other views stay
+// process is in besides it (nscheck vm's default guest); other views stay
 // as they are.
 func TestWithV1(t *testing.T) {
 	v2 := procfile.Cgroup{HierarchyID: 0, Path: "/"}

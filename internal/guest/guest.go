@@ -36,6 +36,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -47,10 +48,10 @@ import (
 	"github.com/nscheck/nscheck/internal/vm"
 )
 
-// The named cgroup v1 hierarchy of the hybrid layout (vm.CgroupHybrid),
-// beside cgroup2, with no controller (those stay with cgroup2), as hybrid
-// hosts have. Without one, cgroup.v1-release-agent (CVE-2022-0492) has
-// nothing to mount and skips.
+// The named cgroup v1 hierarchy of the default layout (vm.CgroupNamed),
+// beside cgroup2, with no controller (those stay with cgroup2). Without
+// one, cgroup.v1-release-agent (CVE-2022-0492) has nothing to mount and
+// skips.
 const (
 	CgroupV1Dir     = "/run/cgroup-v1"
 	CgroupV1Options = "none,name=nscheck"
@@ -295,17 +296,17 @@ func mountAll() error {
 // cgroupLayout is the layout `nscheck vm --cgroup` asked for (one it does
 // not know, which only --append can give, is the default).
 func cgroupLayout() string {
-	switch l := os.Getenv(vm.CgroupEnv); l {
-	case vm.CgroupV2, vm.CgroupV1:
+	l := os.Getenv(vm.CgroupEnv)
+	if slices.Contains(vm.CgroupLayouts, l) {
 		return l
-	case "", vm.CgroupHybrid:
-	default:
-		logf("nscheck guest: %s=%q: not a cgroup layout, using %s", vm.CgroupEnv, l, vm.CgroupHybrid)
 	}
-	return vm.CgroupHybrid
+	if l != "" {
+		logf("nscheck guest: %s=%q: not a cgroup layout, using %s", vm.CgroupEnv, l, vm.CgroupNamed)
+	}
+	return vm.CgroupNamed
 }
 
-// mountCgroups mounts the cgroup file systems of layout (see vm.CgroupHybrid).
+// mountCgroups mounts the cgroup file systems of layout (see vm.CgroupNamed).
 // What a kernel lacks is logged, and the properties that need it skip.
 func mountCgroups(layout string) {
 	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
@@ -316,9 +317,10 @@ func mountCgroups(layout string) {
 			logf("nscheck guest: mount %s -o %q on %s: %v", fstype, options, dir, err)
 		}
 	}
-	if layout != vm.CgroupV1 {
+	switch layout {
+	case vm.CgroupNamed, vm.CgroupV2:
 		mount("cgroup2", "/sys/fs/cgroup", "")
-		if layout == vm.CgroupHybrid {
+		if layout == vm.CgroupNamed {
 			mount("cgroup", CgroupV1Dir, CgroupV1Options)
 		}
 		return
@@ -328,6 +330,9 @@ func mountCgroups(layout string) {
 		mount("cgroup", "/sys/fs/cgroup/"+c, c)
 	}
 	mount("cgroup", "/sys/fs/cgroup/systemd", "none,name=systemd")
+	if layout == vm.CgroupHybrid {
+		mount("cgroup2", "/sys/fs/cgroup/unified", "")
+	}
 }
 
 // v1Controllers lists the enabled controllers of /proc/cgroups.

@@ -65,18 +65,18 @@ func TestColumnNames(t *testing.T) {
 	_, arm := vmPair(t)
 	arm.Kernel.Machine, arm.Kernel.Release = "aarch64", "6.12.117+deb13-cloud-arm64"
 	hybrid, legacy, legacy2 := *a, *a, *a
-	hybrid.VM, legacy.VM, legacy2.VM = &report.VM{Cgroup: "hybrid"}, &report.VM{Cgroup: "v1"}, &report.VM{Cgroup: "v1"}
+	hybrid.VM, legacy.VM, legacy2.VM = &report.VM{Cgroup: "v2+named"}, &report.VM{Cgroup: "v1"}, &report.VM{Cgroup: "v1"}
 	for _, c := range []struct {
 		reps []*report.Report
 		want []string
 	}{
-		{[]*report.Report{host, other}, []string{host.Host, "node-2"}},                                                           // a fleet on one kernel
-		{[]*report.Report{a, a}, []string{a.Kernel.Release, a.Kernel.Release + " #2"}},                                           // one kernel twice
-		{[]*report.Report{host, a}, []string{host.Host + "/" + host.Kernel.Release, a.Kernel.Release}},                           // a host and a VM
-		{[]*report.Report{a, b}, []string{a.Kernel.Release, b.Kernel.Release}},                                                   // a kernel matrix
-		{[]*report.Report{a, arm}, []string{a.Kernel.Machine + "/" + a.Kernel.Release, "aarch64/" + arm.Kernel.Release}},         // arch x kernel
-		{[]*report.Report{&hybrid, &legacy}, []string{a.Kernel.Release + " (cgroup hybrid)", a.Kernel.Release + " (cgroup v1)"}}, // one kernel, two layouts
-		{[]*report.Report{&legacy, &legacy2}, []string{a.Kernel.Release, a.Kernel.Release + " #2"}},                              // one layout: not named
+		{[]*report.Report{host, other}, []string{host.Host, "node-2"}},                                                             // a fleet on one kernel
+		{[]*report.Report{a, a}, []string{a.Kernel.Release, a.Kernel.Release + " #2"}},                                             // one kernel twice
+		{[]*report.Report{host, a}, []string{host.Host + "/" + host.Kernel.Release, a.Kernel.Release}},                             // a host and a VM
+		{[]*report.Report{a, b}, []string{a.Kernel.Release, b.Kernel.Release}},                                                     // a kernel matrix
+		{[]*report.Report{a, arm}, []string{a.Kernel.Machine + "/" + a.Kernel.Release, "aarch64/" + arm.Kernel.Release}},           // arch x kernel
+		{[]*report.Report{&hybrid, &legacy}, []string{a.Kernel.Release + " (cgroup v2+named)", a.Kernel.Release + " (cgroup v1)"}}, // one kernel, two layouts
+		{[]*report.Report{&legacy, &legacy2}, []string{a.Kernel.Release, a.Kernel.Release + " #2"}},                                // one layout: not named
 	} {
 		if got := render.ColumnNames(c.reps); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("labels %q, want %q", got, c.want)

@@ -87,8 +87,8 @@ type VM struct {
 	Sysctls map[string]string `json:"sysctls,omitempty"`
 	// Modules are the kernel modules the guest loaded from the initramfs.
 	Modules []string `json:"modules,omitempty"`
-	// Cgroup is the cgroup layout the guest's init mounted: "hybrid", "v2"
-	// or "v1" (nscheck vm --cgroup).
+	// Cgroup is the cgroup layout the guest's init mounted: "v2+named",
+	// "v2", "hybrid" or "v1" (nscheck vm --cgroup).
 	Cgroup string `json:"cgroup,omitempty"`
 	// BootMS is the time from starting QEMU to init answering; TotalMS to
 	// the report (and power-off).

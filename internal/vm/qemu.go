@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -39,7 +40,7 @@ type Config struct {
 	Append string
 	// LabelFilter selects the properties the guest runs ("" for all).
 	LabelFilter string
-	// Cgroup is how the guest mounts cgroups (CgroupHybrid when "").
+	// Cgroup is how the guest mounts cgroups (CgroupNamed when "").
 	Cgroup string
 	// MemoryMB is the guest's memory.
 	MemoryMB int
@@ -93,7 +94,7 @@ func (c Config) Cmdline() string {
 	if c.LabelFilter != "" {
 		line += " " + LabelsEnv + "=" + base64.RawURLEncoding.EncodeToString([]byte(c.LabelFilter))
 	}
-	if c.Cgroup != "" && c.Cgroup != CgroupHybrid {
+	if c.Cgroup != "" && c.Cgroup != CgroupNamed {
 		line += " " + CgroupEnv + "=" + c.Cgroup
 	}
 	if a := strings.TrimSpace(c.Append); a != "" {
@@ -103,19 +104,25 @@ func (c Config) Cmdline() string {
 }
 
 // The cgroup layouts of the guest (nscheck vm --cgroup), each that of a
-// kind of host: CgroupHybrid, the default, is cgroup2 at /sys/fs/cgroup
+// kind of host. CgroupNamed, the default, is cgroup2 at /sys/fs/cgroup
 // with a named v1 hierarchy beside it (no controllers), the one the
-// CVE-2022-0492 check mounts; CgroupV2 is cgroup2 alone, as on a
-// distribution of the last years; CgroupV1 is a legacy host's (RHEL 8,
-// Ubuntu 20.04): every controller on a v1 hierarchy of its own under a
-// tmpfs at /sys/fs/cgroup, a name=systemd one, and no cgroup2.
+// CVE-2022-0492 check mounts. CgroupV2 is cgroup2 alone, as on a
+// distribution of the last years. CgroupHybrid is systemd's hybrid
+// (Debian 10, Ubuntu 18.04 and 20.04 by default): every controller on a v1
+// hierarchy of its own under a tmpfs at /sys/fs/cgroup, a name=systemd
+// one, and cgroup2 without controllers at /sys/fs/cgroup/unified.
+// CgroupV1 is a legacy host's (RHEL 7 and 8): the same without cgroup2.
 const (
-	CgroupHybrid = "hybrid"
+	CgroupNamed  = "v2+named"
 	CgroupV2     = "v2"
+	CgroupHybrid = "hybrid"
 	CgroupV1     = "v1"
 )
 
-// CgroupEnv carries a layout other than CgroupHybrid to the guest's init.
+// CgroupLayouts are the layouts, the default first.
+var CgroupLayouts = []string{CgroupNamed, CgroupV2, CgroupHybrid, CgroupV1}
+
+// CgroupEnv carries a layout other than CgroupNamed to the guest's init.
 const CgroupEnv = "NSCHECK_VM_CGROUP"
 
 // DecodeLabels is the guest's side of LabelsEnv.
@@ -251,10 +258,8 @@ func (c Config) Validate() error {
 	if strings.ContainsAny(c.Append, "\n\x00") {
 		return errors.New("--append: must be one line")
 	}
-	switch c.Cgroup {
-	case "", CgroupHybrid, CgroupV2, CgroupV1:
-	default:
-		return fmt.Errorf("--cgroup %q: want %s, %s or %s", c.Cgroup, CgroupHybrid, CgroupV2, CgroupV1)
+	if c.Cgroup != "" && !slices.Contains(CgroupLayouts, c.Cgroup) {
+		return fmt.Errorf("--cgroup %q: want one of %s", c.Cgroup, strings.Join(CgroupLayouts, ", "))
 	}
 	if strings.ContainsAny(c.CPU, " \t\n\x00") {
 		return fmt.Errorf("--cpu %q: a QEMU CPU model with its features, e.g. max or qemu64,+rdrand", c.CPU)

@@ -94,7 +94,7 @@ func TestValidate(t *testing.T) {
 	if err := (Config{MemoryMB: 256, CPU: "max -smp 8"}).Validate(); err == nil || !strings.Contains(err.Error(), "--cpu") {
 		t.Errorf("a --cpu with spaces: %v", err)
 	}
-	for _, l := range []string{"", CgroupHybrid, CgroupV2, CgroupV1} {
+	for _, l := range append([]string{""}, CgroupLayouts...) {
 		if err := (Config{MemoryMB: 256, Cgroup: l}).Validate(); err != nil {
 			t.Errorf("--cgroup %q: %v", l, err)
 		}
@@ -107,7 +107,7 @@ func TestValidate(t *testing.T) {
 // TestCgroupCmdline: the default layout adds nothing to the command line,
 // the others name themselves to init.
 func TestCgroupCmdline(t *testing.T) {
-	for l, want := range map[string]string{"": "", CgroupHybrid: "", CgroupV2: CgroupEnv + "=v2", CgroupV1: CgroupEnv + "=v1"} {
+	for l, want := range map[string]string{"": "", CgroupNamed: "", CgroupV2: CgroupEnv + "=v2", CgroupHybrid: CgroupEnv + "=hybrid", CgroupV1: CgroupEnv + "=v1"} {
 		line := Config{Cgroup: l}.Cmdline()
 		got := ""
 		for _, f := range strings.Fields(line) {

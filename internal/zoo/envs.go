@@ -150,6 +150,8 @@ func VMs(deb, bare, release string) []Env {
 			What: "QEMU guest, Debian " + release + " with kernel.unprivileged_userns_clone=0"},
 		{Name: "vm-no-modules", Group: "vm", Kind: KindVM, Kernel: bare,
 			What: "QEMU guest, Debian " + release + " booted as a bare bzImage without its modules (no veth)"},
+		{Name: "vm-cgroup-hybrid", Group: "vm", Kind: KindVM, Kernel: deb, Cgroup: vm.CgroupHybrid,
+			What: "QEMU guest, Debian " + release + " laid out as systemd's hybrid (each controller on a v1 hierarchy, cgroup2 at /sys/fs/cgroup/unified)"},
 		{Name: "vm-cgroup-v1", Group: "vm", Kind: KindVM, Kernel: deb, Cgroup: vm.CgroupV1,
 			What: "QEMU guest, Debian " + release + " laid out as a legacy cgroup v1 host (each controller on a v1 hierarchy, no cgroup2)"},
 	}
